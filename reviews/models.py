@@ -1,0 +1,368 @@
+"""Transcript Vault data model.
+
+Genesys identifiers are the natural keys (unique constraints), so every pipeline
+step can be re-run: a second run finds the row and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Division(models.Model):
+    genesys_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or self.genesys_id
+
+
+class Queue(models.Model):
+    genesys_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    division = models.ForeignKey(Division, null=True, blank=True, on_delete=models.SET_NULL, related_name="queues")
+
+    def __str__(self) -> str:
+        return self.name or self.genesys_id
+
+
+class Agent(models.Model):
+    genesys_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or self.genesys_id
+
+
+class AccessScope(models.Model):
+    """What a Reviewer (queues) or Supervisor (divisions) may see; see reviews/access.py."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_scope")
+    queues = models.ManyToManyField(Queue, blank=True, related_name="reviewer_scopes")
+    divisions = models.ManyToManyField(Division, blank=True, related_name="supervisor_scopes")
+
+    def __str__(self) -> str:
+        return f"scope of {self.user}"
+
+
+class Conversation(models.Model):
+    class State(models.TextChoices):
+        DISCOVERED = "discovered", "Discovered"
+        AWAITING_TRANSCRIPT = "awaiting_transcript", "Awaiting transcript"
+        DOWNLOADING = "downloading", "Downloading"
+        STORED = "stored", "Stored"
+        AUDIO_FALLBACK = "audio_fallback", "Audio fallback"
+        FAILED = "failed", "Failed"
+
+    FINAL_STATES = (State.STORED, State.AUDIO_FALLBACK, State.FAILED)
+
+    class ReviewStatus(models.TextChoices):
+        NEW = "new", "New"
+        IN_REVIEW = "in_review", "In review"
+        REVIEWED = "reviewed", "Reviewed"
+        ESCALATED = "escalated", "Escalated"
+
+    genesys_id = models.CharField(max_length=64, unique=True)  # Genesys conversationId
+    state = models.CharField(max_length=32, choices=State.choices, default=State.DISCOVERED, db_index=True)
+
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    direction = models.CharField(max_length=16, blank=True)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    division = models.ForeignKey(
+        Division, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    # Voice session ids, customer leg first: the candidate STA communication ids.
+    communication_ids = models.JSONField(default=list, blank=True)
+    # Small participant summary from analytics: [{"purpose", "userId", "name", "sessionIds": [...]}].
+    participants = models.JSONField(default=list, blank=True)
+
+    # Pipeline bookkeeping
+    discovered_at = models.DateTimeField(default=timezone.now)
+    transcript_available_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    lease_token = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    needs_manual_review = models.BooleanField(default=False)
+    manual_review_reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Review workflow
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NEW)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_conversations",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="conv_due_idx")]
+
+    def __str__(self) -> str:
+        return self.genesys_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.ended_at is None:
+            return None
+        return int((self.ended_at - self.started_at).total_seconds() * 1000)
+
+
+class Transcript(models.Model):
+    """One Genesys transcript document (one communication of a conversation)."""
+
+    class RedactionStatus(models.TextChoices):
+        VERIFIED = "verified", "Verified (markers, no leaks)"
+        LEAKS_FOUND = "leaks_found", "Leaks found"
+        NO_MARKERS = "no_markers", "No markers (redaction probably off)"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="transcripts")
+    communication_id = models.CharField(max_length=64)
+    transcript_id = models.CharField(max_length=64, blank=True, db_index=True)
+    language = models.CharField(max_length=16, blank=True)
+    engine_id = models.CharField(max_length=64, blank=True)
+    program_id = models.CharField(max_length=64, blank=True)
+    media_type = models.CharField(max_length=16, blank=True)
+
+    # Raw document: immutable, content-addressed under DATA_DIR (see reviews/blobs.py).
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    etag = models.CharField(max_length=200, blank=True)
+    raw_path = models.CharField(max_length=300)
+
+    first_available_at = models.DateTimeField(null=True, blank=True)
+    stored_at = models.DateTimeField(default=timezone.now)
+    download_seconds = models.FloatField(null=True, blank=True)
+
+    # Redaction validation
+    redaction_status = models.CharField(max_length=16, choices=RedactionStatus.choices, db_index=True)
+    mask_counts = models.JSONField(default=dict, blank=True)
+    leak_count = models.PositiveIntegerField(default=0)
+
+    # Metrics (computed once at store time; aggregated in SQL for the charts)
+    utterance_count = models.PositiveIntegerField(default=0)
+    word_count = models.PositiveIntegerField(default=0)
+    speaker_count = models.PositiveSmallIntegerField(default=0)
+    confidence_mean = models.FloatField(null=True, blank=True)
+    confidence_median = models.FloatField(null=True, blank=True)
+    low_confidence_share = models.FloatField(null=True, blank=True)
+    phrase_stability_mean = models.FloatField(null=True, blank=True)
+    talk_ms_internal = models.BigIntegerField(default=0)
+    talk_ms_external = models.BigIntegerField(default=0)
+    availability_latency_ms = models.BigIntegerField(null=True, blank=True)  # conversation end -> first available
+    store_latency_ms = models.BigIntegerField(null=True, blank=True)  # first available -> stored
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "communication_id"], name="transcript_per_communication")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation.genesys_id}/{self.communication_id}"
+
+    @property
+    def version_key(self) -> str:
+        """Stable idempotency key of this transcript version (same document, same key, forever)."""
+        digest = hashlib.sha256(
+            f"{self.conversation.genesys_id}|{self.communication_id}|{self.sha256}".encode()
+        ).hexdigest()
+        return f"tv_{digest[:40]}"
+
+
+class Utterance(models.Model):
+    """One transcript phrase; the unit of full-text search (see reviews/search/)."""
+
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="utterances")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="utterances")
+    index = models.PositiveIntegerField()  # position in the document, phrases of all transcripts[] in order
+    phrase_index = models.IntegerField(null=True, blank=True)  # Genesys phraseIndex
+    speaker = models.CharField(max_length=16)  # "internal" (agent/IVR side) or "external" (customer)
+    participant_purpose = models.CharField(max_length=32, blank=True)  # agent, customer, ivr, acd, ...
+    start_ms = models.BigIntegerField()  # offset from conversation start
+    end_ms = models.BigIntegerField()
+    text = models.TextField()
+    confidence = models.FloatField(null=True, blank=True)  # mean word confidence
+    # [[word, confidence, start_ms, duration_ms], ...] with start_ms relative to conversation start
+    words = models.JSONField(default=list, blank=True)
+    sentiment = models.FloatField(null=True, blank=True)
+    topics = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["transcript_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["transcript", "index"], name="utterance_position")]
+        indexes = [models.Index(fields=["conversation", "start_ms"], name="utt_conv_time_idx")]
+
+
+class RedactionFinding(models.Model):
+    """A PII value the Genesys masking missed. Never stores the value itself."""
+
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="findings")
+    utterance = models.ForeignKey(Utterance, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    kind = models.CharField(max_length=32, db_index=True)  # card_number, ssn, email, phone, iban
+    rule = models.CharField(max_length=64)
+    confidence = models.FloatField()
+    start_ms = models.BigIntegerField()
+    masked_excerpt = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["transcript_id", "start_ms"]
+
+
+class AudioRecording(models.Model):
+    """Raw audio kept when a transcript is missing or unusable; streamed to supervisors."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="recordings")
+    recording_id = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    content_type = models.CharField(max_length=100)
+    raw_path = models.CharField(max_length=300)
+    source = models.CharField(max_length=16, default="recordings")  # "recordings" or "batch"
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    stored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "recording_id"], name="recording_per_conversation")
+        ]
+
+
+class OutboxMessage(models.Model):
+    """Transactional outbox: one row per transcript version per compliance sink."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead letter"
+
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="outbox")
+    sink = models.CharField(max_length=16)  # filesystem, webhook, s3
+    idempotency_key = models.CharField(max_length=100)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_status = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sink", "idempotency_key"], name="outbox_once_per_sink")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.sink}:{self.idempotency_key}"
+
+
+class ReviewNote(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    body = models.TextField(blank=True)
+    status_from = models.CharField(max_length=16, blank=True)
+    status_to = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class AuditEvent(models.Model):
+    class Action(models.TextChoices):
+        VIEW_TRANSCRIPT = "view_transcript", "Viewed transcript"
+        PLAY_AUDIO = "play_audio", "Played audio"
+        SEARCH = "search", "Searched"
+        EXPORT = "export", "Exported"
+        REVIEW = "review", "Changed review"
+        ADMIN_CHANGE = "admin_change", "Admin change"
+        API_ACCESS = "api_access", "API access"
+        ACCESS_DENIED = "access_denied", "Access denied"
+        REPLAY = "replay", "Replayed delivery"
+        RETRY = "retry", "Retried pipeline"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=100, blank=True, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class ApiToken(models.Model):
+    """Bearer token for the JSON API; only its sha256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name: str = "") -> tuple[ApiToken, str]:
+        key = "tv_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:10], key_hash=cls.hash_key(key))
+        return token, key
+
+
+class SyncCursor(models.Model):
+    """Named watermark, e.g. the last discovery interval end."""
+
+    name = models.CharField(max_length=64, unique=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.JSONField(default=dict, blank=True)
+
+
+class RateLimitState(models.Model):
+    """Database-backed Genesys rate limiter shared by every worker process (token bucket)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    tokens = models.FloatField(default=0)
+    updated_at = models.FloatField(default=0)  # epoch seconds of the last refill
+    paused_until = models.FloatField(default=0)  # epoch seconds; set by a 429 Retry-After
+    allowed = models.IntegerField(null=True, blank=True)  # last inin-ratelimit-allowed
+    count = models.IntegerField(null=True, blank=True)  # last inin-ratelimit-count
+    reset_at = models.FloatField(null=True, blank=True)
+    throttled_total = models.BigIntegerField(default=0)  # 429s seen
+
+
+class ReconciliationRun(models.Model):
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    detected = models.PositiveIntegerField(default=0)
+    recovered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]

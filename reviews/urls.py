@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from reviews.views import api, audio, charts, health, metrics, operations, review, search
+
+urlpatterns = [
+    path("", search.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("search/", search.search, name="search"),
+    path("conversations/<str:conversation_id>/", review.conversation, name="conversation"),
+    path("conversations/<str:conversation_id>/review", review.update_review, name="update-review"),
+    path("conversations/<str:conversation_id>/export.<str:fmt>", review.export, name="export"),
+    path("conversations/<str:conversation_id>/audio/<int:recording_pk>", audio.stream, name="audio"),
+    path("charts/", charts.charts, name="charts"),
+    path("operations/", operations.operations, name="operations"),
+    path("operations/retry/<str:conversation_id>", operations.retry, name="operations-retry"),
+    path("operations/replay/<int:message_pk>", operations.replay, name="operations-replay"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("api/transcripts/search", api.search, name="api-search"),
+    path("api/transcripts/process", api.process, name="api-process"),
+    path("api/transcripts/<str:conversation_id>", api.transcript, name="api-transcript"),
+]

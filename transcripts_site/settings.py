@@ -1,0 +1,365 @@
+"""Transcript Vault settings: one module, driven by environment variables.
+
+With no environment at all it runs: SQLite in WAL mode under DATA_DIR, the django-q2
+ORM broker, the built-in Genesys emulator on 127.0.0.1:8787 and a filesystem
+compliance archive. Every helper below raises ImproperlyConfigured naming the
+variable when a value is malformed, so a typo never silently falls back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, got {raw!r}")
+
+
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    raw = os.environ.get(name, default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def envsecret(name: str, default: str = "") -> str:
+    """Read NAME, or the contents of the file named by NAME_FILE (Docker/systemd secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE points at {file_name!r}, which cannot be read: {exc}") from None
+    return os.environ.get(name, default)
+
+
+def envurl(name: str, default: str = "") -> str:
+    value = os.environ.get(name) or default
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ImproperlyConfigured(f"{name} must be an http(s) URL such as https://example.com, got {value!r}")
+    return value.rstrip("/")
+
+
+def database_from_url(name: str, url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(f"{name} must start with postgres:// or postgresql://, got scheme {parts.scheme!r}")
+    if not parts.path.strip("/"):
+        raise ImproperlyConfigured(f"{name} must name a database, e.g. postgresql://user@host:5432/dbname")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": envstr("DATABASE_TEST_NAME", "test_transcript_vault")},
+    }
+
+
+# Core Django
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = envsecret("SECRET_KEY", "django-insecure-transcript-vault-local-development-key-do-not-deploy")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_ROOT = envurl("SITE_ROOT", "http://localhost:8000")
+
+DATA_DIR = Path(envstr("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"DATA_DIR {str(DATA_DIR)!r} cannot be created: {exc}") from None
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "reviews",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "transcripts_site.urls"
+WSGI_APPLICATION = "transcripts_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# Database: SQLite in WAL mode by default; DATABASE_URL switches to PostgreSQL.
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url("DATABASE_URL", DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "transcript_vault.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction
+                # waits on busy_timeout instead of failing at once with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": envint("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA temp_store=MEMORY;"
+                    "PRAGMA mmap_size=134217728;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis: django-q2 broker and shared Genesys rate limiter across machines.
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+
+Q_CLUSTER_WORKERS = envint("Q_CLUSTER_WORKERS", 2, minimum=1)
+Q_CLUSTER_TIMEOUT = envint("Q_CLUSTER_TIMEOUT", 600, minimum=10)
+Q_CLUSTER = {
+    "name": envstr("Q_CLUSTER_NAME", "transcript-vault"),
+    "workers": Q_CLUSTER_WORKERS,
+    "timeout": Q_CLUSTER_TIMEOUT,
+    # retry must exceed timeout or a slow task is handed to a second worker.
+    "retry": Q_CLUSTER_TIMEOUT + 300,
+    "max_attempts": envint("Q_CLUSTER_MAX_ATTEMPTS", 5, minimum=1),
+    "save_limit": 500,
+    "queue_limit": Q_CLUSTER_WORKERS * 4,
+    "recycle": 200,
+    "max_rss": envint("Q_CLUSTER_MAX_RSS_KB", 512_000, minimum=64_000),
+    "catch_up": False,
+    "poll": envfloat("Q_CLUSTER_POLL_SECONDS", 0.5, minimum=0.05),
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+# Auth
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "search"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if envbool("STATIC_MANIFEST", not DEBUG)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Security (production values come from the environment, see docs/deploy.md)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("SECURE_PROXY_SSL", False) else None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Genesys Cloud. With no client id configured the product talks to the built-in
+# emulator (python manage.py genesys_emulator) using its documented demo credentials.
+EMULATOR_CLIENT_ID = "transcript-vault-demo"
+EMULATOR_CLIENT_SECRET = "transcript-vault-demo-secret"
+EMULATOR_URL = "http://127.0.0.1:8787"
+GENESYS_CLIENT_ID = envsecret("GENESYS_CLIENT_ID")
+GENESYS_CLIENT_SECRET = envsecret("GENESYS_CLIENT_SECRET")
+GENESYS_USES_EMULATOR = not GENESYS_CLIENT_ID
+if GENESYS_USES_EMULATOR:
+    GENESYS_CLIENT_ID = EMULATOR_CLIENT_ID
+    GENESYS_CLIENT_SECRET = GENESYS_CLIENT_SECRET or EMULATOR_CLIENT_SECRET
+GENESYS_REGION = envstr("GENESYS_REGION", "mypurecloud.com").strip().lower()
+if not GENESYS_REGION or "/" in GENESYS_REGION or GENESYS_REGION.startswith(("api.", "login.")):
+    raise ImproperlyConfigured(
+        f"GENESYS_REGION must be a region domain such as mypurecloud.com or usw2.pure.cloud, got {GENESYS_REGION!r}"
+    )
+GENESYS_API_URL = envurl("GENESYS_API_URL", EMULATOR_URL if GENESYS_USES_EMULATOR else f"https://api.{GENESYS_REGION}")
+GENESYS_LOGIN_URL = envurl(
+    "GENESYS_LOGIN_URL", GENESYS_API_URL if GENESYS_USES_EMULATOR else f"https://login.{GENESYS_REGION}"
+)
+GENESYS_TIMEOUT_SECONDS = envfloat("GENESYS_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+GENESYS_MAX_RETRIES = envint("GENESYS_MAX_RETRIES", 5, minimum=0)
+GENESYS_MAX_RETRY_SECONDS = envfloat("GENESYS_MAX_RETRY_SECONDS", 120.0, minimum=1.0)
+GENESYS_RATE_LIMIT_PER_MINUTE = envint("GENESYS_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
+# Fraction of the allowance we actually use, leaving room for other clients and retries.
+GENESYS_RATE_LIMIT_HEADROOM = envfloat("GENESYS_RATE_LIMIT_HEADROOM", 0.9, minimum=0.1)
+GENESYS_RATE_LIMIT_BACKEND = envchoice(
+    "GENESYS_RATE_LIMIT_BACKEND", "redis" if REDIS_URL else "database", ("memory", "database", "redis")
+)
+if GENESYS_RATE_LIMIT_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("GENESYS_RATE_LIMIT_BACKEND=redis needs REDIS_URL")
+
+# Ingestion pipeline
+DISCOVERY_INTERVAL_MINUTES = envint("DISCOVERY_INTERVAL_MINUTES", 5, minimum=1)
+DISCOVERY_OVERLAP_MINUTES = envint("DISCOVERY_OVERLAP_MINUTES", 30, minimum=0)
+DISCOVERY_INITIAL_LOOKBACK_HOURS = envint("DISCOVERY_INITIAL_LOOKBACK_HOURS", 24, minimum=1)
+RECONCILE_INTERVAL_MINUTES = envint("RECONCILE_INTERVAL_MINUTES", 60, minimum=5)
+RECONCILE_WINDOW_HOURS = envint("RECONCILE_WINDOW_HOURS", 72, minimum=1)
+TRANSCRIPT_POLL_BASE_SECONDS = envfloat("TRANSCRIPT_POLL_BASE_SECONDS", 30.0, minimum=0.01)
+TRANSCRIPT_POLL_MAX_SECONDS = envfloat("TRANSCRIPT_POLL_MAX_SECONDS", 900.0, minimum=0.01)
+TRANSCRIPT_DEADLINE_SECONDS = envfloat("TRANSCRIPT_DEADLINE_SECONDS", 48 * 3600.0, minimum=0.01)
+if TRANSCRIPT_POLL_MAX_SECONDS < TRANSCRIPT_POLL_BASE_SECONDS:
+    raise ImproperlyConfigured("TRANSCRIPT_POLL_MAX_SECONDS must be at least TRANSCRIPT_POLL_BASE_SECONDS")
+PIPELINE_MAX_ATTEMPTS = envint("PIPELINE_MAX_ATTEMPTS", 8, minimum=1)
+PIPELINE_LEASE_SECONDS = envint("PIPELINE_LEASE_SECONDS", 900, minimum=10)
+RECORDING_FORMAT = envchoice("RECORDING_FORMAT", "WAV", ("WAV", "WEBM", "WAV_ULAW", "OGG_VORBIS", "OGG_OPUS", "MP3"))
+LOW_CONFIDENCE_THRESHOLD = envfloat("LOW_CONFIDENCE_THRESHOLD", 0.6, minimum=0.0)
+PII_PHONE_REGIONS = envlist("PII_PHONE_REGIONS", "US,GB,AU,CA,DE,FR,IE")
+
+# Compliance sync
+COMPLIANCE_ARCHIVE_DIR = Path(envstr("COMPLIANCE_ARCHIVE_DIR", str(DATA_DIR / "compliance"))).resolve()
+COMPLIANCE_FILESYSTEM_ENABLED = envbool("COMPLIANCE_FILESYSTEM_ENABLED", True)
+COMPLIANCE_WEBHOOK_URL = envurl("COMPLIANCE_WEBHOOK_URL")
+COMPLIANCE_WEBHOOK_SECRET = envsecret("COMPLIANCE_WEBHOOK_SECRET")
+if COMPLIANCE_WEBHOOK_URL and not COMPLIANCE_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "COMPLIANCE_WEBHOOK_SECRET must be set to a whsec_… secret when COMPLIANCE_WEBHOOK_URL is set"
+    )
+COMPLIANCE_WEBHOOK_TIMEOUT_SECONDS = envfloat("COMPLIANCE_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+COMPLIANCE_S3_BUCKET = envstr("COMPLIANCE_S3_BUCKET")
+COMPLIANCE_S3_REGION = envstr("COMPLIANCE_S3_REGION", "us-east-1")
+COMPLIANCE_S3_ENDPOINT_URL = envurl("COMPLIANCE_S3_ENDPOINT_URL")
+COMPLIANCE_S3_PREFIX = envstr("COMPLIANCE_S3_PREFIX", "transcript-vault/")
+COMPLIANCE_S3_RETENTION_DAYS = envint("COMPLIANCE_S3_RETENTION_DAYS", 2555, minimum=1)
+COMPLIANCE_S3_MODE = envchoice("COMPLIANCE_S3_MODE", "COMPLIANCE", ("COMPLIANCE", "GOVERNANCE"))
+COMPLIANCE_MAX_ATTEMPTS = envint("COMPLIANCE_MAX_ATTEMPTS", 10, minimum=1)
+COMPLIANCE_RETRY_BASE_SECONDS = envfloat("COMPLIANCE_RETRY_BASE_SECONDS", 10.0, minimum=0.01)
+COMPLIANCE_RETRY_MAX_SECONDS = envfloat("COMPLIANCE_RETRY_MAX_SECONDS", 3600.0, minimum=0.01)
+COMPLIANCE_SINKS = [
+    name
+    for name, enabled in (
+        ("filesystem", COMPLIANCE_FILESYSTEM_ENABLED),
+        ("webhook", bool(COMPLIANCE_WEBHOOK_URL)),
+        ("s3", bool(COMPLIANCE_S3_BUCKET)),
+    )
+    if enabled
+]
+
+# Metrics and logging
+METRICS_BEARER_TOKEN = envsecret("METRICS_BEARER_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
+LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "reviews.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "django-q": {"level": envstr("Q_LOG_LEVEL", "WARNING")},
+    },
+}
