@@ -140,6 +140,7 @@ class Transcript(models.Model):
     engine_id = models.CharField(max_length=64, blank=True)
     program_id = models.CharField(max_length=64, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
+    recording_ids = models.JSONField(default=list, blank=True)  # from transcripturls' urls[].recording.id
 
     # Raw document: immutable, content-addressed under DATA_DIR (see reviews/blobs.py).
     sha256 = models.CharField(max_length=64)
