@@ -346,6 +346,11 @@ COMPLIANCE_SINKS = [
 # Metrics and logging
 METRICS_BEARER_TOKEN = envsecret("METRICS_BEARER_TOKEN")
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    try:
+        Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR!r} cannot be created: {exc}") from None
 LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
 LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {

@@ -1,17 +1,336 @@
-"""Placeholder: replaced by the owning work item."""
+"""JSON API (docs/api.md): search, one transcript, trigger processing. Bearer tokens only."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import datetime as dt
+import re
+from collections import Counter
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import reverse
+from django.utils.dateparse import parse_date, parse_datetime
+
+from reviews import access, audit
+from reviews.api_auth import ApiError, api_view, read_json_object
+from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, Transcript, Utterance
+from reviews.search import SearchFilters
+from reviews.search import search as run_search
+from reviews.search.query import MAX_QUERY_CHARS
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# A transcript answer is built in memory; past this many utterances it is cut and flagged "truncated".
+MAX_UTTERANCES = 20_000
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+SEARCH_FIELDS = {
+    "query",
+    "limit",
+    "cursor",
+    "speaker",
+    "dateFrom",
+    "dateTo",
+    "queue",
+    "agent",
+    "redactionStatus",
+    "confidenceMin",
+    "confidenceMax",
+    "reviewStatus",
+}
+METRIC_FIELDS = (
+    "utterance_count",
+    "word_count",
+    "speaker_count",
+    "confidence_mean",
+    "confidence_median",
+    "low_confidence_share",
+    "phrase_stability_mean",
+    "talk_ms_internal",
+    "talk_ms_external",
+    "availability_latency_ms",
+    "store_latency_ms",
+    "download_seconds",
+)
 
 
-def search(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+@api_view(methods=["POST"])
+def search(request: HttpRequest) -> JsonResponse:
+    body = read_json_object(request)
+    unknown = sorted(set(body) - SEARCH_FIELDS)
+    if unknown:
+        raise ApiError(400, f"unknown field '{unknown[0]}'; allowed fields: {', '.join(sorted(SEARCH_FIELDS))}")
+    query = _string(body, "query", required=True, max_chars=MAX_QUERY_CHARS)
+    limit = _integer(body, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    cursor = _string(body, "cursor", max_chars=64)
+    filters = _search_filters(body)
+    try:
+        page = run_search(user=request.user, query=query, filters=filters, limit=limit, cursor=cursor)
+    except ValueError as error:
+        raise ApiError(400, f"field 'cursor': {error}") from None
+    audit.record_search(request=request, query=query, filters=filters, total=page.total, via="api")
+    payload = {
+        "results": [
+            {
+                "conversationId": hit.conversation.genesys_id,
+                "communicationId": hit.communication_id,
+                "speaker": hit.speaker,
+                "startMs": hit.start_ms,
+                "snippet": str(hit.snippet_html),
+                "score": round(hit.score, 6),
+            }
+            for hit in page.results
+        ],
+        "total": page.total,
+        "totalCapped": page.total_capped,
+        "nextCursor": page.next_cursor,
+    }
+    if page.message:
+        payload["message"] = page.message
+    return JsonResponse(payload)
 
 
-def process(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+@api_view(methods=["GET"])
+def transcript(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    try:
+        conversation = access.get_conversation_for_user(request.user, conversation_id)
+    except Http404:
+        _record_denied(request, conversation_id, operation="view_transcript")
+        raise
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.VIEW_TRANSCRIPT,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+        detail={"via": "api"},
+    )
+    return JsonResponse(_transcript_payload(conversation))
 
 
-def transcript(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+@api_view(methods=["POST"])
+def process(request: HttpRequest) -> JsonResponse:
+    body = read_json_object(request)
+    conversation_id = _string(body, "conversationId", required=True, max_chars=64)
+    if not CONVERSATION_ID.fullmatch(conversation_id):
+        raise ApiError(400, "field 'conversationId' must be a Genesys conversation id (letters, digits, dashes)")
+    if not access.can_review(request.user):
+        _record_denied(request, conversation_id, operation="process")
+        raise ApiError(403, "your account may not trigger processing (Reviewer, Supervisor or staff only)")
+    # Unknown ids may be enqueued (the pipeline discovers them) only by users who see everything;
+    # anyone else gets the same 404 for "unknown" and "not yours", so ids cannot be probed.
+    if not access.sees_everything(request.user):
+        try:
+            access.get_conversation_for_user(request.user, conversation_id)
+        except Http404:
+            _record_denied(request, conversation_id, operation="process")
+            raise
+    try:
+        from reviews.pipeline import enqueue_conversation
+    except ImportError:
+        raise ApiError(503, "processing is not available on this server") from None
+    job_id = enqueue_conversation(conversation_id)
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.API_ACCESS,
+        object_type="conversation",
+        object_id=conversation_id,
+        detail={"operation": "process", "job_id": str(job_id)},
+    )
+    return JsonResponse({"jobId": str(job_id), "conversationId": conversation_id}, status=202)
+
+
+def _record_denied(request: HttpRequest, conversation_id: str, *, operation: str) -> None:
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.ACCESS_DENIED,
+        object_type="conversation",
+        object_id=conversation_id,
+        detail={"operation": operation, "via": "api"},
+    )
+
+
+# Field validation: every message names the field.
+
+
+def _string(body: dict, name: str, *, required: bool = False, max_chars: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, f"field '{name}' is required")
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"field '{name}' must be a string")
+    if len(value) > max_chars:
+        raise ApiError(400, f"field '{name}' must be at most {max_chars} characters")
+    return value
+
+
+def _integer(body: dict, name: str, *, default: int, low: int, high: int) -> int:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"field '{name}' must be an integer from {low} to {high}")
+    return value
+
+
+def _number(body: dict, name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ApiError(400, f"field '{name}' must be a number from 0 to 1")
+    return float(value)
+
+
+def _choice(body: dict, name: str, choices) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if value not in choices:
+        raise ApiError(400, f"field '{name}' must be one of {', '.join(choices)}")
+    return value
+
+
+def _id_list(body: dict, name: str) -> tuple[str, ...]:
+    value = body.get(name)
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or len(values) > 100:
+        raise ApiError(400, f"field '{name}' must be an id or a list of at most 100 ids")
+    if not all(isinstance(item, str) and 0 < len(item) <= 64 for item in values):
+        raise ApiError(400, f"field '{name}' must contain Genesys ids (strings of 1 to 64 characters)")
+    return tuple(values)
+
+
+def _date(body: dict, name: str) -> dt.date | dt.datetime | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    parsed = None
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            parsed = parse_date(value) if len(value) == 10 else parse_datetime(value)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ApiError(400, f"field '{name}' must be a date (2024-05-31) or an ISO 8601 datetime")
+    if isinstance(parsed, dt.datetime) and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _search_filters(body: dict) -> SearchFilters:
+    filters = SearchFilters(
+        speaker=_choice(body, "speaker", ("internal", "external")),
+        date_from=_date(body, "dateFrom"),
+        date_to=_date(body, "dateTo"),
+        queues=_id_list(body, "queue"),
+        agents=_id_list(body, "agent"),
+        redaction_status=_choice(body, "redactionStatus", Transcript.RedactionStatus.values),
+        confidence_min=_number(body, "confidenceMin"),
+        confidence_max=_number(body, "confidenceMax"),
+        review_status=_choice(body, "reviewStatus", Conversation.ReviewStatus.values),
+    )
+    low, high = filters.date_from, filters.date_to
+    # A date and a datetime do not compare; only same-kind bounds can be checked here.
+    if low and high and type(low) is type(high) and low > high:
+        raise ApiError(400, "field 'dateTo' is before 'dateFrom'")
+    return filters
+
+
+# Transcript payload
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _named(entity) -> dict | None:
+    return {"id": entity.genesys_id, "name": entity.name} if entity else None
+
+
+def _transcript_payload(conversation: Conversation) -> dict:
+    transcripts = list(conversation.transcripts.order_by("id"))
+    findings = RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms", "id")
+    return {
+        "conversationId": conversation.genesys_id,
+        "state": conversation.state,
+        "start": _iso(conversation.started_at),
+        "end": _iso(conversation.ended_at),
+        "direction": conversation.direction,
+        "queue": _named(conversation.queue),
+        "agent": _named(conversation.agent),
+        "division": _named(conversation.division),
+        "reviewStatus": conversation.review_status,
+        "transcripts": [_transcript_entry(transcript) for transcript in transcripts],
+        "redaction": _redaction(transcripts, findings),
+        "audio": _audio(conversation),
+        "metrics": _metrics(transcripts[0]) if transcripts else None,
+        "compliance": [
+            {
+                "sink": message.sink,
+                "state": message.state,
+                "deliveredAt": _iso(message.delivered_at),
+                "communicationId": message.transcript.communication_id,
+            }
+            for message in OutboxMessage.objects.filter(transcript__conversation=conversation)
+            .select_related("transcript")
+            .order_by("created_at", "id")
+        ],
+    }
+
+
+def _transcript_entry(transcript: Transcript) -> dict:
+    rows = (
+        Utterance.objects.filter(transcript=transcript)
+        .order_by("index")
+        .values_list("speaker", "start_ms", "end_ms", "text", "confidence")[: MAX_UTTERANCES + 1]
+    )
+    utterances = [
+        {"speaker": speaker, "startMs": start_ms, "endMs": end_ms, "text": text, "confidence": confidence}
+        for speaker, start_ms, end_ms, text, confidence in rows
+    ]
+    return {
+        "communicationId": transcript.communication_id,
+        "transcriptId": transcript.transcript_id,
+        "language": transcript.language,
+        "sha256": transcript.sha256,
+        "truncated": len(utterances) > MAX_UTTERANCES,
+        "utterances": utterances[:MAX_UTTERANCES],
+    }
+
+
+def _redaction(transcripts: list[Transcript], findings) -> dict:
+    statuses = {transcript.redaction_status for transcript in transcripts}
+    status = None
+    for candidate in ("leaks_found", "no_markers", "verified"):  # worst first
+        if candidate in statuses:
+            status = candidate
+            break
+    mask_counts: Counter = Counter()
+    for transcript in transcripts:
+        mask_counts.update(transcript.mask_counts or {})
+    return {
+        "status": status,
+        "maskCounts": dict(mask_counts),
+        "findings": [{"kind": f.kind, "rule": f.rule, "startMs": f.start_ms} for f in findings],
+    }
+
+
+def _audio(conversation: Conversation) -> dict:
+    recording = conversation.recordings.order_by("id").first()
+    if recording is None:
+        return {"available": False, "sha256": None, "url": None}
+    # Our own streaming endpoint (scope-checked, audited), never a Genesys or S3 URL.
+    path = reverse("audio", kwargs={"conversation_id": conversation.genesys_id, "recording_pk": recording.pk})
+    return {"available": True, "sha256": recording.sha256, "url": settings.SITE_ROOT + path}
+
+
+def _metrics(transcript: Transcript) -> dict:
+    return {_camel(name): getattr(transcript, name) for name in METRIC_FIELDS}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,17 +1,156 @@
-"""Placeholder: replaced by the owning work item."""
+"""Pipeline operations: states, failures with Retry, outbox with Replay, rate limit, watermarks."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews import access, audit
+from reviews.models import (
+    AuditEvent,
+    Conversation,
+    OutboxMessage,
+    RateLimitState,
+    ReconciliationRun,
+    SyncCursor,
+)
+
+OPERATOR_GROUPS = ("Supervisor", "Compliance")
+RECENT_ROWS = 25
 
 
-def operations(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+def is_operator(user) -> bool:
+    return user.is_authenticated and (user.is_staff or user.groups.filter(name__in=OPERATOR_GROUPS).exists())
 
 
-def retry(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+def _require_operator(user) -> None:
+    if not is_operator(user):
+        raise PermissionDenied("Operations is for staff, supervisors and compliance officers.")
 
 
-def replay(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+def _is_partial_request(request: HttpRequest) -> bool:
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _state_counts(conversations) -> list[dict]:
+    counts = dict(conversations.order_by().values_list("state").annotate(n=Count("pk")))
+    return [
+        {"state": value, "label": label, "count": counts.get(value, 0)} for value, label in Conversation.State.choices
+    ]
+
+
+def _outbox_depth() -> dict:
+    from reviews.compliance import outbox_summary
+
+    summary = outbox_summary()
+    return {
+        "sinks": [{"sink": sink, **counts} for sink, counts in sorted(summary["sinks"].items())],
+        "oldest_pending_age_seconds": summary.get("oldest_pending_age_seconds"),
+    }
+
+
+def _rate_limits() -> list[dict]:
+    now = timezone.now().timestamp()
+    return [
+        {
+            "state": state,
+            "paused_until": datetime.fromtimestamp(state.paused_until, tz=UTC) if state.paused_until > now else None,
+            "usage": state.count / state.allowed if state.allowed and state.count is not None else None,
+        }
+        for state in RateLimitState.objects.order_by("key")
+    ]
+
+
+def _operations_context(user) -> dict:
+    conversations = access.conversations_for(user)
+    outbox = OutboxMessage.objects.filter(transcript__conversation__in=conversations)
+    return {
+        "state_counts": _state_counts(conversations),
+        "failures": conversations.filter(Q(state=Conversation.State.FAILED) | Q(needs_manual_review=True))
+        .select_related("queue")
+        .order_by("-updated_at")[:RECENT_ROWS],
+        "outbox": _outbox_depth(),
+        "dead_letters": outbox.filter(state=OutboxMessage.State.DEAD)
+        .select_related("transcript__conversation")
+        .order_by("-next_attempt_at")[:RECENT_ROWS],
+        "rate_limits": _rate_limits(),
+        "discovery": SyncCursor.objects.filter(name="discovery").first(),
+        "reconciliation": ReconciliationRun.objects.first(),
+        "refreshed_at": timezone.now(),
+    }
+
+
+def _render_live(request: HttpRequest) -> HttpResponse:
+    template_name = "reviews/operations.html"
+    if _is_partial_request(request):
+        template_name += "#ops-live"
+    response = render(request, template_name, _operations_context(request.user))
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _after_action(request: HttpRequest, level: int, text: str) -> HttpResponse:
+    messages.add_message(request, level, text)
+    if _is_partial_request(request):
+        return _render_live(request)  # the partial shows the message too
+    return redirect("operations")
+
+
+@login_required
+@require_GET
+def operations(request: HttpRequest) -> HttpResponse:
+    _require_operator(request.user)
+    return _render_live(request)
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    from reviews.pipeline import retry_conversation  # the pipeline imports Genesys client code; load on demand
+
+    _require_operator(request.user)
+    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    if conversation.state != Conversation.State.FAILED and not conversation.needs_manual_review:
+        return _after_action(request, messages.WARNING, f"{conversation.genesys_id} has not failed; nothing to retry.")
+    retry_conversation(conversation)
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.RETRY,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+        detail={"previous_state": conversation.state},
+    )
+    return _after_action(request, messages.SUCCESS, f"Retry queued for {conversation.genesys_id}.")
+
+
+@login_required
+@require_POST
+def replay(request: HttpRequest, message_pk: int) -> HttpResponse:
+    from reviews.compliance import replay as replay_message
+
+    _require_operator(request.user)
+    message = get_object_or_404(
+        OutboxMessage,
+        pk=message_pk,
+        transcript__conversation__in=access.conversations_for(request.user),
+    )
+    if message.state != OutboxMessage.State.DEAD:
+        return _after_action(request, messages.WARNING, f"Delivery {message.pk} is not a dead letter.")
+    replay_message(message)
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.REPLAY,
+        object_type="outbox_message",
+        object_id=str(message.pk),
+        detail={"sink": message.sink, "idempotency_key": message.idempotency_key},
+    )
+    return _after_action(request, messages.SUCCESS, f"Delivery {message.pk} to {message.sink} queued again.")

@@ -1,17 +1,255 @@
-"""Placeholder: replaced by the owning work item."""
+"""The conversation review page, its review workflow and transcript exports."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import json
+from collections import defaultdict
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews import access, audit
+from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote
+from reviews.templatetags.transcript_tags import mmss, speaker_label
+
+Status = Conversation.ReviewStatus
+
+# new -> in review -> reviewed / escalated; a finished review can be reopened.
+REVIEW_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.NEW: (Status.IN_REVIEW,),
+    Status.IN_REVIEW: (Status.REVIEWED, Status.ESCALATED),
+    Status.REVIEWED: (Status.IN_REVIEW,),
+    Status.ESCALATED: (Status.IN_REVIEW, Status.REVIEWED),
+}
+FINISHED_STATUSES = (Status.REVIEWED, Status.ESCALATED)
+EXPORT_FORMATS = ("txt", "json")
+CONFLICT_MESSAGE = "Someone else changed this review meanwhile; the panel now shows their status."
 
 
-def conversation(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+class ReviewForm(forms.Form):
+    status = forms.ChoiceField(label="Status")
+    note = forms.CharField(required=False, max_length=5000, label="Note", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, conversation: Conversation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conversation = conversation
+        current = conversation.review_status
+        allowed = (current, *REVIEW_TRANSITIONS.get(current, ()))
+        labels = dict(Status.choices)
+        self.fields["status"].choices = [
+            (value, f"{labels[value]} (current)" if value == current else labels[value]) for value in allowed
+        ]
+        self.fields["status"].initial = current
+
+    def clean(self):
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if status == self.conversation.review_status and not cleaned.get("note", "").strip():
+            raise forms.ValidationError("Change the status or write a note.")
+        return cleaned
 
 
-def update_review(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+def _is_partial_request(request: HttpRequest) -> bool:
+    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def export(request, *args, **kwargs):
-    return HttpResponse("not implemented yet", status=501)
+def _start_offset(request: HttpRequest) -> int | None:
+    try:
+        return max(int(request.GET.get("t", "")), 0)
+    except ValueError:
+        return None
+
+
+def _utterances_with_findings(conversation: Conversation, findings) -> list:
+    by_utterance = defaultdict(list)
+    for finding in findings:
+        if finding.utterance_id:
+            by_utterance[finding.utterance_id].append(finding)
+    utterances = list(conversation.utterances.order_by("start_ms", "transcript_id", "index"))
+    for utterance in utterances:
+        utterance.leak_findings = by_utterance.get(utterance.pk, [])
+    return utterances
+
+
+def _deliveries(conversation: Conversation) -> list[dict]:
+    rows = []
+    messages_qs = OutboxMessage.objects.filter(transcript__conversation=conversation).select_related("transcript")
+    for message in messages_qs.order_by("transcript_id", "sink", "created_at"):
+        deliver_ms = None
+        if message.delivered_at and message.transcript.stored_at:
+            deliver_ms = int((message.delivered_at - message.transcript.stored_at).total_seconds() * 1000)
+        rows.append({"message": message, "deliver_ms": deliver_ms})
+    return rows
+
+
+def _review_panel_context(request: HttpRequest, conversation: Conversation, form: ReviewForm | None = None) -> dict:
+    return {
+        "conversation": conversation,
+        "can_review": access.can_review(request.user),
+        "review_form": form or ReviewForm(conversation=conversation),
+        "notes": conversation.notes.select_related("author").order_by("-created_at"),
+    }
+
+
+@login_required
+@require_GET
+def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    findings = list(RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms"))
+    context = {
+        **_review_panel_context(request, conversation),
+        "transcripts": list(conversation.transcripts.order_by("pk")),
+        "utterances": _utterances_with_findings(conversation, findings),
+        "findings": findings,
+        "can_see_finding_details": access.can_see_finding_details(request.user),
+        "recordings": list(conversation.recordings.order_by("stored_at")),
+        "deliveries": _deliveries(conversation),
+        "start_ms": _start_offset(request),
+        "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
+    }
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.VIEW_TRANSCRIPT,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+    )
+    response = render(request, "reviews/conversation.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _apply_review(request: HttpRequest, conversation: Conversation, status: str, note: str) -> bool:
+    """Record the change; False if someone else changed the status since the form was rendered."""
+    previous = conversation.review_status
+    if status != previous:
+        changes = {"review_status": status, "reviewer": request.user}
+        if status in FINISHED_STATUSES:
+            changes["reviewed_at"] = timezone.now()
+        # Conditional update: two reviewers acting at once cannot both move the same status.
+        if not Conversation.objects.filter(pk=conversation.pk, review_status=previous).update(**changes):
+            return False
+    ReviewNote.objects.create(
+        conversation=conversation,
+        author=request.user,
+        body=note,
+        status_from=previous if status != previous else "",
+        status_to=status if status != previous else "",
+    )
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.REVIEW,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+        detail={"from": previous, "to": status, "note": bool(note)},
+    )
+    return True
+
+
+@login_required
+@require_POST
+def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    if not access.can_review(request.user):
+        raise PermissionDenied("You may view this conversation but not review it.")
+    form = ReviewForm(request.POST, conversation=conversation)
+    valid = form.is_valid()
+    conflict = valid and not _apply_review(
+        request, conversation, form.cleaned_data["status"], form.cleaned_data["note"].strip()
+    )
+    saved = valid and not conflict
+    conversation.refresh_from_db()
+    if _is_partial_request(request):
+        # After a save or a conflict the form starts over from the status now stored.
+        context = _review_panel_context(request, conversation, form=form if not valid else None)
+        context.update(review_saved=saved, review_conflict=conflict)
+        return render(request, "reviews/conversation.html#review-panel", context)
+    if saved:
+        messages.success(request, "Review updated.")
+    elif conflict:
+        messages.error(request, CONFLICT_MESSAGE)
+    else:
+        messages.error(request, " ".join(form.non_field_errors()) or "The review could not be saved.")
+    return redirect("conversation", conversation_id=conversation.genesys_id)
+
+
+def _export_text(conversation: Conversation, utterances) -> str:
+    header = [
+        f"Conversation: {conversation.genesys_id}",
+        f"Started: {conversation.started_at.isoformat()}",
+        f"Ended: {conversation.ended_at.isoformat() if conversation.ended_at else ''}",
+        f"Queue: {conversation.queue or ''}",
+        f"Agent: {conversation.agent or ''}",
+        f"Direction: {conversation.direction}",
+        "",
+    ]
+    lines = [f"[{mmss(u.start_ms)}] {speaker_label(u)}: {u.text}" for u in utterances]
+    return "\n".join(header + lines) + "\n"
+
+
+def _export_json(conversation: Conversation, utterances, findings, with_details: bool) -> str:
+    document = {
+        "conversation_id": conversation.genesys_id,
+        "started_at": conversation.started_at.isoformat(),
+        "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
+        "direction": conversation.direction,
+        "queue": str(conversation.queue) if conversation.queue else None,
+        "agent": str(conversation.agent) if conversation.agent else None,
+        "division": str(conversation.division) if conversation.division else None,
+        "review_status": conversation.review_status,
+        "utterances": [
+            {
+                "id": u.pk,
+                "speaker": u.speaker,
+                "label": speaker_label(u),
+                "start_ms": u.start_ms,
+                "end_ms": u.end_ms,
+                "confidence": u.confidence,
+                "text": u.text,
+            }
+            for u in utterances
+        ],
+        "findings": [
+            {"kind": f.kind, "start_ms": f.start_ms, "utterance_id": f.utterance_id}
+            | ({"rule": f.rule, "confidence": f.confidence, "masked_excerpt": f.masked_excerpt} if with_details else {})
+            for f in findings
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown export format")
+    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    utterances = conversation.utterances.order_by("start_ms", "transcript_id", "index")
+    if fmt == "txt":
+        body, content_type = _export_text(conversation, utterances), "text/plain; charset=utf-8"
+    else:
+        findings = RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms")
+        body = _export_json(conversation, utterances, findings, access.can_see_finding_details(request.user))
+        content_type = "application/json"
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.EXPORT,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+        detail={"format": fmt},
+    )
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{_safe_filename(conversation.genesys_id)}.{fmt}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _safe_filename(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value) or "conversation"

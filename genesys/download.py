@@ -1,0 +1,324 @@
+"""Streaming download of a pre-signed URL (S3) with validated Range resume (RFC 9110 §14, §13.1.5).
+
+One GET streams the body into `dest` while hashing it; only after a dropped connection or a short body do we
+ask for the rest with `Range` + `If-Range`. Every answer is checked (status, Content-Range, ETag, length), so
+a file is either complete and consistent or the download fails. The body is never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import requests
+
+from genesys.backoff import full_jitter
+from genesys.clock import SYSTEM_CLOCK, Clock
+from genesys.errors import DownloadError, UrlExpiredError
+
+DOWNLOAD_ENDPOINT = "s3.download"
+CHUNK_SIZE = 64 * 1024
+MAX_ATTEMPTS = 5  # boto3's num_download_attempts
+MAX_URL_REFRESHES = 3
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 10.0
+# Enough of an error body to recognise S3's "Request has expired" without reading an unbounded body.
+ERROR_BODY_LIMIT = 16 * 1024
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    size: int
+    sha256: str
+    etag: str | None
+    content_type: str | None
+    seconds: float
+    resumes: int
+    restarts: int
+    url_refreshes: int
+
+
+@dataclass(frozen=True)
+class DownloadAttempt:
+    """One HTTP attempt, reported to the client's metrics hook."""
+
+    status: int | None
+    seconds: float
+    bytes: int
+    retry: bool
+
+
+def strong_etag(etag: str | None) -> str | None:
+    """If-Range needs a strong validator: a weak (W/) tag must never be sent."""
+    if not etag or etag.strip().upper().startswith("W/"):
+        return None
+    return etag.strip()
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    match = _CONTENT_RANGE.match(value or "")
+    if not match:
+        return None
+    first, last, total = match.groups()
+    return int(first), int(last), None if total == "*" else int(total)
+
+
+def parse_unsatisfied_range(value: str | None) -> int | None:
+    match = _UNSATISFIED_RANGE.match(value or "")
+    return int(match.group(1)) if match else None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way a new attempt may fix."""
+
+    def __init__(self, reason: str, *, backoff: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.backoff = backoff
+
+
+class _Download:
+    def __init__(
+        self,
+        *,
+        session: requests.Session,
+        url: str,
+        dest: BinaryIO,
+        refresh_url: Callable[[], str] | None,
+        timeout: float | tuple[float, float],
+        clock: Clock,
+        rng: random.Random | None,
+        max_attempts: int,
+        on_attempt: Callable[[DownloadAttempt], None] | None,
+    ) -> None:
+        self.session = session
+        self.url = url
+        self.dest = dest
+        self.refresh_url = refresh_url
+        self.timeout = timeout
+        self.clock = clock
+        self.rng = rng
+        self.max_attempts = max_attempts
+        self.on_attempt = on_attempt
+        self.received = 0
+        self.hasher = hashlib.sha256()
+        self.etag: str | None = None
+        self.total: int | None = None
+        self.content_type: str | None = None
+        self.resumes = 0
+        self.restarts = 0
+        self.url_refreshes = 0
+        self.complete = False
+        self.dest.seek(0)
+        self.dest.truncate(0)
+
+    def restart_from_zero(self) -> None:
+        if self.received or self.etag:
+            self.restarts += 1
+        self.dest.seek(0)
+        self.dest.truncate(0)
+        self.hasher = hashlib.sha256()
+        self.received = 0
+        self.etag = None
+        self.total = None
+
+    def range_headers(self) -> dict[str, str]:
+        headers = {"Accept-Encoding": "identity"}  # byte offsets must count stored bytes, not decoded ones
+        if self.received == 0:
+            return headers
+        etag = strong_etag(self.etag)
+        if etag is None:
+            # Without a strong validator a resumed part could belong to another version: start over.
+            self.restart_from_zero()
+            return headers
+        headers["Range"] = f"bytes={self.received}-"
+        headers["If-Range"] = etag
+        return headers
+
+    def run(self) -> DownloadResult:
+        started = self.clock.monotonic()
+        failures = 0
+        attempt = 0
+        while True:
+            try:
+                self.attempt(retry=attempt > 0)
+            except _Retry as retry:
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise DownloadError(
+                        f"{DOWNLOAD_ENDPOINT}: gave up after {failures} failed attempts ({retry.reason})"
+                    ) from None
+                if retry.backoff:
+                    self.clock.sleep(
+                        full_jitter(failures - 1, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS, rng=self.rng)
+                    )
+            attempt += 1
+            if self.complete:
+                return DownloadResult(
+                    size=self.received,
+                    sha256=self.hasher.hexdigest(),
+                    etag=self.etag,
+                    content_type=self.content_type,
+                    seconds=self.clock.monotonic() - started,
+                    resumes=self.resumes,
+                    restarts=self.restarts,
+                    url_refreshes=self.url_refreshes,
+                )
+
+    def send(self, headers: dict[str, str]) -> requests.Response:
+        request = requests.Request("GET", self.url, headers=headers)
+        prepared = self.session.prepare_request(request)
+        # The URL carries its own signature; a Bearer token (or .netrc credentials) must never go to S3.
+        prepared.headers.pop("Authorization", None)
+        settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)  # proxies, verify
+        return self.session.send(prepared, timeout=self.timeout, allow_redirects=True, **settings)
+
+    def attempt(self, *, retry: bool) -> None:
+        headers = self.range_headers()
+        asked_range = "Range" in headers
+        began_at = self.received
+        started = self.clock.monotonic()
+        status: int | None = None
+        try:
+            try:
+                response = self.send(headers)
+            except requests.RequestException as exc:
+                raise _Retry(f"connection failed: {type(exc).__name__}") from None
+            status = response.status_code
+            with response:
+                self.handle(response, asked_range=asked_range)
+        finally:
+            if self.on_attempt is not None:
+                transferred = max(self.received - began_at, 0)
+                self.on_attempt(DownloadAttempt(status, self.clock.monotonic() - started, transferred, retry))
+
+    def handle(self, response: requests.Response, *, asked_range: bool) -> None:
+        status = response.status_code
+        if status == 200:
+            if asked_range:
+                # The server ignored Range (or If-Range failed): this is the full body from byte 0.
+                self.restart_from_zero()
+            self.etag = response.headers.get("ETag")
+            self.content_type = response.headers.get("Content-Type")
+            length = response.headers.get("Content-Length")
+            self.total = int(length) if length and length.isdigit() else None
+            self.stream(response)
+            return
+        if status == 206:
+            self.accept_partial(response, asked_range=asked_range)
+            self.resumes += 1
+            self.stream(response)
+            return
+        if status == 416:
+            total = parse_unsatisfied_range(response.headers.get("Content-Range"))
+            if total is not None and total == self.received:
+                self.total = total
+                self.complete = True
+                return
+            self.restart_from_zero()
+            raise _Retry("416 range not satisfiable", backoff=False)
+        if status == 403 and self.is_expired(response):
+            self.refresh()
+            return
+        if status >= 500 or status == 408:
+            raise _Retry(f"HTTP {status}")
+        raise DownloadError(f"{DOWNLOAD_ENDPOINT}: pre-signed URL answered HTTP {status}", status=status)
+
+    def accept_partial(self, response: requests.Response, *, asked_range: bool) -> None:
+        content_range = parse_content_range(response.headers.get("Content-Range"))
+        if not asked_range or content_range is None:
+            raise DownloadError(
+                f"{DOWNLOAD_ENDPOINT}: 206 without a usable Content-Range for bytes={self.received}-", status=206
+            )
+        first, last, total = content_range
+        if first != self.received or last < first:
+            raise DownloadError(
+                f"{DOWNLOAD_ENDPOINT}: 206 Content-Range starts at {first}, asked for {self.received}", status=206
+            )
+        etag = response.headers.get("ETag")
+        if etag is not None and self.etag is not None and etag != self.etag:
+            # The object changed between parts: the bytes we hold belong to another version.
+            self.restart_from_zero()
+            raise _Retry("ETag changed between parts", backoff=False)
+        if total is not None:
+            if self.total is not None and total != self.total:
+                self.restart_from_zero()
+                raise _Retry("complete length changed between parts", backoff=False)
+            self.total = total
+
+    def stream(self, response: requests.Response) -> None:
+        self.dest.seek(self.received)
+        try:
+            for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+                if not chunk:
+                    continue
+                self.dest.write(chunk)
+                self.hasher.update(chunk)
+                self.received += len(chunk)
+        except requests.RequestException as exc:
+            # ChunkedEncodingError, ConnectionError, a read timeout: keep what arrived and resume from it.
+            raise _Retry(f"connection dropped after {self.received} bytes: {type(exc).__name__}") from None
+        if self.total is None:
+            self.complete = True
+            return
+        if self.received < self.total:
+            raise _Retry(f"short body: {self.received} of {self.total} bytes")
+        if self.received > self.total:
+            raise DownloadError(
+                f"{DOWNLOAD_ENDPOINT}: received {self.received} bytes, the server announced {self.total}"
+            )
+        self.complete = True
+
+    @staticmethod
+    def is_expired(response: requests.Response) -> bool:
+        body = b""
+        for chunk in response.iter_content(chunk_size=4096):
+            body += chunk
+            if len(body) >= ERROR_BODY_LIMIT:
+                break
+        return b"Request has expired" in body
+
+    def refresh(self) -> None:
+        if self.refresh_url is None:
+            raise UrlExpiredError(f"{DOWNLOAD_ENDPOINT}: pre-signed URL expired and no refresh was given", status=403)
+        if self.url_refreshes >= MAX_URL_REFRESHES:
+            raise UrlExpiredError(
+                f"{DOWNLOAD_ENDPOINT}: pre-signed URL still expired after {self.url_refreshes} refreshes; "
+                "check the server clock",
+                status=403,
+            )
+        self.url = self.refresh_url()
+        self.url_refreshes += 1
+
+
+def stream_download(
+    *,
+    session: requests.Session,
+    url: str,
+    dest: BinaryIO,
+    refresh_url: Callable[[], str] | None = None,
+    timeout: float | tuple[float, float] = 30.0,
+    clock: Clock = SYSTEM_CLOCK,
+    rng: random.Random | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    on_attempt: Callable[[DownloadAttempt], None] | None = None,
+) -> DownloadResult:
+    """Download `url` into `dest` (a binary file opened w+b: seekable and truncatable)."""
+    return _Download(
+        session=session,
+        url=url,
+        dest=dest,
+        refresh_url=refresh_url,
+        timeout=timeout,
+        clock=clock,
+        rng=rng,
+        max_attempts=max_attempts,
+        on_attempt=on_attempt,
+    ).run()

@@ -1,0 +1,162 @@
+"""Typed Genesys errors. Every message says what to fix and never contains a secret or transcript text."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# A Genesys permission looks like domain:entity:action, e.g. recording:recording:view.
+_PERMISSION = re.compile(r"\b[A-Za-z][\w-]*:[A-Za-z*][\w-]*:[A-Za-z*][\w-]*\b")
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
+
+
+class GenesysError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        context_id: str | None = None,
+        details: list | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.context_id = context_id
+        self.details = list(details or [])
+
+    def __str__(self) -> str:
+        suffix = f" (contextId {self.context_id})" if self.context_id else ""
+        return f"{self.message}{suffix}"
+
+
+class AuthenticationError(GenesysError):
+    """invalid_client / 401: the client id or secret is wrong, or the region/login URL points at another org."""
+
+
+class PermissionDeniedError(GenesysError):
+    def __init__(self, message: str, *, missing_permissions: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.missing_permissions = list(missing_permissions or [])
+
+
+class NotFoundError(GenesysError):
+    pass
+
+
+class RateLimitedError(GenesysError):
+    def __init__(self, message: str, *, retry_after: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(GenesysError):
+    pass
+
+
+class TransportError(GenesysError):
+    pass
+
+
+class DownloadError(GenesysError):
+    pass
+
+
+class UrlExpiredError(DownloadError):
+    pass
+
+
+class TranscriptFormatError(GenesysError):
+    pass
+
+
+AUTH_FIX = (
+    "check GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, and that GENESYS_REGION (the login URL) is the region "
+    "of the org where the OAuth client was created"
+)
+
+
+def parse_error_body(text: str) -> dict:
+    """The JSON error body, or {} when the body is empty, not JSON, or not an object."""
+    if not text:
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def missing_permissions_from(body: Mapping[str, Any]) -> list[str]:
+    """Permission names from a 403 body: the bracketed list in `message`, then `details` / `messageParams`."""
+    found: list[str] = []
+
+    def add_from(text: object) -> None:
+        if not isinstance(text, str):
+            return
+        for permission in _PERMISSION.findall(text):
+            if permission not in found:
+                found.append(permission)
+
+    message = body.get("message")
+    if isinstance(message, str):
+        # Prefer the bracketed list ("...the following permissions assigned: [a:b:c, d:e:f]").
+        for bracketed in _BRACKETED.findall(message):
+            add_from(bracketed)
+        if not found:
+            add_from(message)
+    params = body.get("messageParams")
+    if isinstance(params, Mapping):
+        for value in params.values():
+            add_from(value)
+    for detail in body.get("details") or []:
+        if isinstance(detail, Mapping):
+            for value in detail.values():
+                add_from(value)
+        else:
+            add_from(detail)
+    for nested in body.get("errors") or []:
+        if isinstance(nested, Mapping):
+            for permission in missing_permissions_from(nested):
+                if permission not in found:
+                    found.append(permission)
+    return found
+
+
+def error_for_status(
+    *, status: int, body_text: str, headers: Mapping[str, str], endpoint: str, retry_after: float = 0.0
+) -> GenesysError:
+    """The typed error for a non-success API response."""
+    body = parse_error_body(body_text)
+    code = body.get("code") if isinstance(body.get("code"), str) else None
+    context_id = body.get("contextId") or headers.get("ININ-Correlation-Id") or headers.get("inin-correlation-id")
+    details = body.get("details") if isinstance(body.get("details"), list) else []
+    genesys_message = body.get("message") if isinstance(body.get("message"), str) else ""
+    common = {"status": status, "code": code, "context_id": context_id, "details": details}
+    described = f"{endpoint}: HTTP {status}" + (f" {code}" if code else "")
+
+    if status == 401:
+        return AuthenticationError(f"{described}: Genesys rejected the access token; {AUTH_FIX}", **common)
+    if status == 403:
+        missing = missing_permissions_from(body)
+        if missing:
+            fix = f"add permission {', '.join(missing)} to a role of the OAuth client"
+        else:
+            fix = "add the permission this endpoint needs to a role of the OAuth client (body named none)"
+        return PermissionDeniedError(f"{described}: permission denied; {fix}", missing_permissions=missing, **common)
+    if status == 404:
+        return NotFoundError(f"{described}: not found", **common)
+    if status == 429:
+        return RateLimitedError(
+            f"{described}: still rate limited after retries (Retry-After {retry_after:g}s)",
+            retry_after=retry_after,
+            **common,
+        )
+    if status >= 500:
+        return ServerError(f"{described}: Genesys server error after retries", **common)
+    # Other 4xx: the request itself is wrong; Genesys's message explains which field (it holds no secrets).
+    return GenesysError(f"{described}: {genesys_message or 'request rejected'}", **common)

@@ -1,0 +1,110 @@
+"""Per-user conversation scope (OWASP ASVS 8.2.2: a user opens only the conversations they may see).
+
+Groups are created by migration 0002:
+- Compliance (and staff/superusers) see every conversation, read-only for Compliance;
+- Supervisor sees conversations whose queue's division, or whose own division, is in
+  user.access_scope.divisions;
+- Reviewer sees conversations whose queue is in user.access_scope.queues.
+A user in several groups gets the union. No scope, no group or anonymous: nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from reviews.models import AccessScope, Conversation, Queue
+
+REVIEWER = "Reviewer"
+SUPERVISOR = "Supervisor"
+COMPLIANCE = "Compliance"
+
+NOT_FOUND_MESSAGE = "conversation not found"
+_GROUPS_CACHE_ATTRIBUTE = "_transcript_vault_group_names"
+
+
+def group_names(user) -> frozenset[str]:
+    """The user's group names, cached on the user object for the rest of the request."""
+    if not is_signed_in(user):
+        return frozenset()
+    cached = getattr(user, _GROUPS_CACHE_ATTRIBUTE, None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        setattr(user, _GROUPS_CACHE_ATTRIBUTE, cached)
+    return cached
+
+
+def is_signed_in(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def sees_everything(user) -> bool:
+    if not is_signed_in(user):
+        return False
+    return bool(user.is_staff or user.is_superuser or COMPLIANCE in group_names(user))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user may see, as plain ids: SQL can test a conversation row against it without joins."""
+
+    everything: bool = False
+    queue_ids: frozenset[int] = frozenset()  # conversation.queue_id in these
+    division_ids: frozenset[int] = frozenset()  # or conversation.division_id in these
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and not self.queue_ids and not self.division_ids
+
+
+def scope_for(user) -> Scope:
+    if not is_signed_in(user):
+        return Scope()
+    if sees_everything(user):
+        return Scope(everything=True)
+    groups = group_names(user)
+    access_scope = AccessScope.objects.filter(user=user).first() if groups & {REVIEWER, SUPERVISOR} else None
+    if access_scope is None:
+        return Scope()
+    queue_ids: set[int] = set()
+    division_ids: set[int] = set()
+    if SUPERVISOR in groups:
+        division_ids = set(access_scope.divisions.values_list("pk", flat=True))
+        # "The queue's division is in scope" becomes "the queue is one of these queues".
+        queue_ids |= set(Queue.objects.filter(division__in=division_ids).values_list("pk", flat=True))
+    if REVIEWER in groups:
+        queue_ids |= set(access_scope.queues.values_list("pk", flat=True))
+    return Scope(queue_ids=frozenset(queue_ids), division_ids=frozenset(division_ids))
+
+
+def conversations_for(user) -> QuerySet[Conversation]:
+    scope = scope_for(user)
+    if scope.everything:
+        return Conversation.objects.all()
+    if scope.is_empty:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(Q(queue_id__in=scope.queue_ids) | Q(division_id__in=scope.division_ids))
+
+
+def get_conversation_for_user(user, genesys_id: str) -> Conversation:
+    """The conversation if the user may see it; the same Http404 whether it is out of scope or missing."""
+    if not isinstance(genesys_id, str) or not genesys_id or len(genesys_id) > 64:
+        raise Http404(NOT_FOUND_MESSAGE)
+    conversation = conversations_for(user).filter(genesys_id=genesys_id).first()
+    if conversation is None:
+        raise Http404(NOT_FOUND_MESSAGE)
+    return conversation
+
+
+def can_see_finding_details(user) -> bool:
+    """Masked excerpts and rules of PII findings: Compliance and staff only."""
+    return sees_everything(user)
+
+
+def can_review(user) -> bool:
+    """Change review status, add notes, trigger processing. Compliance alone is read-only."""
+    if not is_signed_in(user):
+        return False
+    return bool(user.is_staff or user.is_superuser or group_names(user) & {REVIEWER, SUPERVISOR})

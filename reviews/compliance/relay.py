@@ -1,0 +1,155 @@
+"""The outbox relay: claims due rows with a lease, delivers them, and records the outcome.
+
+At least once: a row is marked delivered only after its sink confirmed it, so a crash between the
+two means one more (idempotent) delivery with the same key, never a lost one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+
+from genesys.backoff import full_jitter
+from genesys.clock import SYSTEM_CLOCK, Clock
+from reviews import observability
+from reviews.compliance import sinks
+from reviews.compliance.outbox import clock_now
+from reviews.compliance.sinks import DeliveryOutcome
+from reviews.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+State = OutboxMessage.State
+
+# Longer than any single delivery takes (webhook timeout, an S3 PUT of a large document), so a lease
+# only expires when its relay died; the row then becomes claimable again.
+LEASE_SECONDS = 600
+TASK_MAX_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.delivered + self.retried + self.dead
+
+    def __add__(self, other: RelayResult) -> RelayResult:
+        return RelayResult(self.delivered + other.delivered, self.retried + other.retried, self.dead + other.dead)
+
+    def __str__(self) -> str:
+        return f"delivered={self.delivered} retried={self.retried} dead={self.dead}"
+
+
+def relay_due(*, clock: Clock = SYSTEM_CLOCK, limit: int = 100, rng: random.Random | None = None) -> RelayResult:
+    """One round: deliver up to `limit` due rows. Safe to run in several processes at once."""
+    counts = {"delivered": 0, "retried": 0, "dead": 0}
+    for message in claim_due(clock=clock, limit=limit):
+        try:
+            outcome = sinks.deliver(message, clock=clock)
+        except Exception as exc:  # a sink bug must cost a retry, never the message
+            logger.exception("compliance sink raised", extra={"sink": message.sink})
+            outcome = DeliveryOutcome.retry(f"sink raised {type(exc).__name__}: {exc}")
+        counts[record_outcome(message, outcome, clock=clock, rng=rng)] += 1
+    return RelayResult(**counts)
+
+
+def claim_due(*, clock: Clock, limit: int) -> list[OutboxMessage]:
+    """Take a lease on each due row with a conditional UPDATE; a row another relay claimed first is skipped.
+
+    The attempt is counted at claim time, so a relay that keeps crashing mid-delivery still
+    dead-letters the row after COMPLIANCE_MAX_ATTEMPTS instead of looping forever.
+    """
+    now = clock_now(clock)
+    due = _due(now)
+    candidate_ids = list(due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+    claimed = [
+        pk
+        for pk in candidate_ids
+        if due.filter(pk=pk).update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
+    ]
+    return list(
+        OutboxMessage.objects.filter(pk__in=claimed)
+        .select_related("transcript__conversation")
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: Clock, rng=None) -> str:
+    """Store the outcome, release the lease, and return "delivered", "retried" or "dead"."""
+    now = clock_now(clock)
+    changes = {"lease_expires_at": None, "last_status": outcome.status}
+    if outcome.result == "delivered":
+        verdict = "delivered"
+        changes.update(state=State.DELIVERED, delivered_at=now, last_error="")
+    elif outcome.result == "retry" and message.attempts < settings.COMPLIANCE_MAX_ATTEMPTS:
+        verdict = "retried"
+        changes.update(last_error=outcome.error, next_attempt_at=_next_attempt(now, message.attempts, rng))
+    else:
+        verdict = "dead"
+        reason = (
+            outcome.error
+            if outcome.result == "permanent"
+            else f"gave up after {message.attempts} attempts: {outcome.error}"
+        )
+        changes.update(state=State.DEAD, last_error=reason)
+    OutboxMessage.objects.filter(pk=message.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(message, field, value)
+    _log_outcome(message, verdict)
+    if verdict == "delivered":
+        observability.observe_delivery(message)
+    else:
+        observability.observe_delivery_failure(message, verdict=verdict)
+    return verdict
+
+
+def relay_outbox_task() -> str:
+    """django-q2 entry point: drain what is due now, in bounded rounds, and say what happened."""
+    total = RelayResult()
+    for _round in range(TASK_MAX_ROUNDS):
+        result = relay_due()
+        total += result
+        if result.handled == 0:
+            break
+    return f"compliance relay: {total}"
+
+
+def _due(now: datetime):
+    return OutboxMessage.objects.filter(state=State.PENDING, next_attempt_at__lte=now).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    )
+
+
+def _next_attempt(now: datetime, attempts: int, rng) -> datetime:
+    delay = full_jitter(
+        attempts - 1, base=settings.COMPLIANCE_RETRY_BASE_SECONDS, cap=settings.COMPLIANCE_RETRY_MAX_SECONDS, rng=rng
+    )
+    return now + timedelta(seconds=delay)
+
+
+def _log_outcome(message: OutboxMessage, verdict: str) -> None:
+    level = logging.WARNING if verdict == "dead" else logging.INFO
+    logger.log(
+        level,
+        "compliance delivery %s: %s (attempt %s)%s",
+        verdict,
+        message,
+        message.attempts,
+        f": {message.last_error}" if message.last_error else "",
+        extra={
+            "conversation_id": message.payload.get("conversationId"),
+            "communication_id": message.payload.get("communicationId"),
+            "sink": message.sink,
+            "state": verdict,
+            "status": message.last_status,
+            "attempt": message.attempts,
+        },
+    )

@@ -1,0 +1,125 @@
+"""S3 delivery with Object Lock retention and a SHA-256 checksum on every PUT.
+
+Keys: <COMPLIANCE_S3_PREFIX>YYYY/MM/DD/<conversationId>/<communicationId>/<sha256[:16]>.json and
+.transcript.json, as in the filesystem archive. A key that already holds the same content is left
+alone (no second locked version); a key holding other content is a permanent error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from django.conf import settings
+
+from genesys.clock import SYSTEM_CLOCK, Clock
+from reviews import blobs
+from reviews.compliance.outbox import clock_now
+from reviews.compliance.payload import file_stem, partition_path, payload_bytes
+from reviews.compliance.sinks import DeliveryOutcome
+
+SHA256_METADATA = "sha256"  # x-amz-meta-sha256: lets a redelivery compare content without a download
+NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+RETRYABLE_CODES = ("RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError")
+
+
+class ObjectConflict(Exception):
+    pass
+
+
+def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
+    if not settings.COMPLIANCE_S3_BUCKET:
+        return DeliveryOutcome.permanent("COMPLIANCE_S3_BUCKET is not set")
+    payload = message.payload
+    try:
+        key_stem = f"{settings.COMPLIANCE_S3_PREFIX}{partition_path(payload)}/{file_stem(payload)}"
+    except ValueError as exc:
+        return DeliveryOutcome.permanent(str(exc))
+    source = blobs.absolute_path(message.transcript.raw_path)
+    if not source.is_file():
+        return DeliveryOutcome.permanent(f"raw document {source} is missing from the blob store")
+    metadata = payload_bytes(payload)
+    retain_until = clock_now(clock) + timedelta(days=settings.COMPLIANCE_S3_RETENTION_DAYS)
+    try:
+        put_once(
+            f"{key_stem}.json", metadata, sha256_hex=hashlib.sha256(metadata).hexdigest(), retain_until=retain_until
+        )
+        put_once(
+            f"{key_stem}.transcript.json",
+            source,
+            sha256_hex=payload["document"]["sha256"],
+            retain_until=retain_until,
+        )
+    except ObjectConflict as exc:
+        return DeliveryOutcome.permanent(str(exc))
+    except NoCredentialsError as exc:
+        return DeliveryOutcome.permanent(f"S3 credentials are not configured: {exc}")
+    except ClientError as exc:
+        return _client_error_outcome(exc)
+    except BotoCoreError as exc:  # connection errors, timeouts
+        return DeliveryOutcome.retry(f"S3 request failed: {type(exc).__name__}: {exc}")
+    return DeliveryOutcome.delivered()
+
+
+def put_once(key: str, content: bytes | Path, *, sha256_hex: str, retain_until) -> None:
+    client = s3_client(settings.COMPLIANCE_S3_REGION, settings.COMPLIANCE_S3_ENDPOINT_URL)
+    bucket = settings.COMPLIANCE_S3_BUCKET
+    existing = _existing_sha256(client, bucket, key)
+    if existing == sha256_hex:
+        return
+    if existing is not None:
+        raise ObjectConflict(
+            f"s3://{bucket}/{key} already holds other content (sha256 {existing}, expected {sha256_hex})"
+        )
+    arguments = {
+        "Bucket": bucket,
+        "Key": key,
+        "ContentType": "application/json",
+        "Metadata": {SHA256_METADATA: sha256_hex},
+        "ObjectLockMode": settings.COMPLIANCE_S3_MODE,
+        "ObjectLockRetainUntilDate": retain_until,
+        # Precomputed from the archived hash: S3 rejects the PUT if the bytes it received differ.
+        "ChecksumAlgorithm": "SHA256",
+        "ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
+    }
+    if isinstance(content, Path):
+        with open(content, "rb") as stream:
+            client.put_object(Body=stream, **arguments)
+    else:
+        client.put_object(Body=content, **arguments)
+
+
+@lru_cache(maxsize=4)
+def s3_client(region: str, endpoint_url: str):
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url or None,
+        # The relay owns retries (backoff, dead letters); botocore only smooths over blips.
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+    )
+
+
+def _existing_sha256(client, bucket: str, key: str) -> str | None:
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
+            return None
+        raise
+    return head.get("Metadata", {}).get(SHA256_METADATA, "<unknown>")
+
+
+def _client_error_outcome(exc: ClientError) -> DeliveryOutcome:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = f"S3 {error.get('Code', 'error')}: {error.get('Message', exc)}"
+    if (status is not None and status >= 500) or status in (408, 429) or error.get("Code") in RETRYABLE_CODES:
+        return DeliveryOutcome.retry(message, status)
+    return DeliveryOutcome.permanent(message, status)

@@ -1,0 +1,179 @@
+"""python manage.py genesys_check: is the Genesys connection usable, and if not, what exactly to fix.
+
+Each check calls a real endpoint the pipeline depends on, so a missing permission shows up here rather than
+as failed ingestion later. A 404 is a pass: Genesys only says "not found" after it has authorised the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from genesys.client import GenesysClient
+from genesys.errors import (
+    AuthenticationError,
+    GenesysError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+)
+from reviews.genesys_factory import build_client
+
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
+REGION_FIX = "Check GENESYS_REGION / GENESYS_LOGIN_URL (and GENESYS_API_URL) and outbound network access"
+CREDENTIALS_FIX = "Check GENESYS_CLIENT_ID/SECRET, and that GENESYS_REGION is the org's region"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    outcome: str  # PASS, FAIL, WARN (optional check failed), SKIP
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    permission: str
+    run: Callable[[], str]
+    optional: bool = False
+
+
+def permission_fix(error: PermissionDeniedError, fallback: str) -> str:
+    permissions = ", ".join(error.missing_permissions) or fallback
+    return f"Add permission {permissions} to the OAuth client's role"
+
+
+def outcome_for(check: Check, error: Exception) -> CheckResult:
+    failed = "WARN" if check.optional else "FAIL"
+    if isinstance(error, NotFoundError):
+        return CheckResult(check.name, "PASS", "authorised (404 for a probe id)")
+    if isinstance(error, PermissionDeniedError):
+        return CheckResult(
+            check.name, failed, f"403 {error.code or ''}".strip(), permission_fix(error, check.permission)
+        )
+    if isinstance(error, AuthenticationError):
+        return CheckResult(check.name, failed, f"{error.status} {error.code or ''}".strip(), CREDENTIALS_FIX)
+    if isinstance(error, TransportError):
+        return CheckResult(check.name, failed, "unreachable", REGION_FIX)
+    if isinstance(error, GenesysError):
+        return CheckResult(
+            check.name, failed, f"HTTP {error.status} {error.code or ''}".strip(), "See the detail; retry later"
+        )
+    raise error
+
+
+class Probe:
+    """The checks, sharing what earlier ones found (a real conversation makes later probes more telling)."""
+
+    def __init__(self, client: GenesysClient, *, now: datetime) -> None:
+        self.client = client
+        self.start = now - timedelta(hours=1)
+        self.end = now
+        self.conversation_id: str | None = None
+        self.communication_id: str | None = None
+
+    def analytics(self) -> str:
+        first = next(self.client.query_conversation_details(start=self.start, end=self.end, page_size=1), None)
+        if first is None:
+            return "authorised; no recorded calls in the last hour"
+        self.conversation_id = first.get("conversationId")
+        for participant in first.get("participants") or []:
+            for session in participant.get("sessions") or []:
+                if session.get("mediaType") == "voice" and self.communication_id is None:
+                    self.communication_id = session.get("sessionId")
+        return "authorised; found a recorded call"
+
+    def transcript_search(self) -> str:
+        hit = next(self.client.search_transcripts(start=self.start, end=self.end, page_size=1), None)
+        if hit is None:
+            return "authorised; no transcripts in the last hour"
+        if hit.get("communicationId"):
+            self.conversation_id = hit.get("conversationId")
+            self.communication_id = hit.get("communicationId")
+        return "authorised; found a transcript"
+
+    def transcript_url(self) -> str:
+        url = self.client.get_transcript_url(
+            self.conversation_id or PLACEHOLDER_ID, self.communication_id or PLACEHOLDER_ID
+        )
+        return "authorised; transcript URL issued" if url else "authorised (404: no transcript for the probe)"
+
+    def recording_metadata(self) -> str:
+        items = self.client.list_recording_metadata(self.conversation_id or PLACEHOLDER_ID)
+        return f"authorised; {len(items)} recording(s)"
+
+    def batch_status(self) -> str:
+        self.client.get_batch_download(PLACEHOLDER_ID)
+        return "authorised"
+
+    def checks(self) -> list[Check]:
+        return [
+            Check("analytics details query", "analytics:conversationDetail:view", self.analytics),
+            Check(
+                "transcript search",
+                "speechAndTextAnalytics:data:view or recording:recording:view",
+                self.transcript_search,
+            ),
+            Check(
+                "transcript URL",
+                "recording:recording:view and speechAndTextAnalytics:data:view",
+                self.transcript_url,
+            ),
+            Check("recording metadata", "recording:recording:view", self.recording_metadata),
+            Check("batch download status", "recording:recording:view", self.batch_status, optional=True),
+        ]
+
+
+def run_checks(client: GenesysClient, *, now: datetime) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    login = Check("login", "", client.check_credentials)
+    try:
+        client.check_credentials()
+    except GenesysError as error:
+        result = outcome_for(login, error)
+        result.detail = f"{client.login_url}: {result.detail}"
+        results.append(result)
+        probe_names = [check.name for check in Probe(client, now=now).checks()]
+        results.extend(CheckResult(name, "SKIP", "login failed") for name in probe_names)
+        return results
+    results.append(CheckResult("login", "PASS", f"token from {client.login_url}"))
+    probe = Probe(client, now=now)
+    for check in probe.checks():
+        try:
+            detail = check.run()
+        except GenesysError as error:
+            results.append(outcome_for(check, error))
+        else:
+            results.append(CheckResult(check.name, "PASS", detail))
+    return results
+
+
+def format_table(results: list[CheckResult]) -> str:
+    headers = ("CHECK", "RESULT", "DETAIL", "FIX")
+    rows = [headers] + [(r.name, r.outcome, r.detail, r.fix) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(3)] + [row[3]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+class Command(BaseCommand):
+    help = "Check the Genesys Cloud region, OAuth credentials and every permission the pipeline needs."
+
+    def handle(self, *args, **options):
+        client = build_client()
+        self.stdout.write(f"Genesys API {settings.GENESYS_API_URL}, login {settings.GENESYS_LOGIN_URL}")
+        results = run_checks(client, now=datetime.now(UTC))
+        self.stdout.write(format_table(results))
+        failures = [r for r in results if r.outcome == "FAIL"]
+        if failures:
+            raise CommandError(f"{len(failures)} Genesys check(s) failed: {', '.join(r.name for r in failures)}")
+        self.stdout.write(self.style.SUCCESS("All required Genesys checks passed."))

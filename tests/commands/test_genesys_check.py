@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import responses
+from django.core.management import CommandError, call_command
+
+API = "https://api.check.test"
+LOGIN = "https://login.check.test"
+SECRET = "check-secret-do-not-print"
+
+
+@pytest.fixture(autouse=True)
+def genesys_settings(settings):
+    settings.GENESYS_API_URL = API
+    settings.GENESYS_LOGIN_URL = LOGIN
+    settings.GENESYS_CLIENT_ID = "check-client"
+    settings.GENESYS_CLIENT_SECRET = SECRET
+    settings.GENESYS_TIMEOUT_SECONDS = 5.0
+    settings.GENESYS_MAX_RETRIES = 0
+    settings.GENESYS_RATE_LIMIT_BACKEND = "memory"  # the check itself needs no shared limiter or database
+
+
+def run_check() -> tuple[str, CommandError | None]:
+    out = StringIO()
+    try:
+        call_command("genesys_check", stdout=out)
+    except CommandError as error:
+        return out.getvalue(), error
+    return out.getvalue(), None
+
+
+def add_permitted_endpoints(rsps, *, metadata_status=200):
+    rsps.add(responses.POST, f"{LOGIN}/oauth/token", json={"access_token": "t", "expires_in": 86399})
+    rsps.add(
+        responses.POST,
+        f"{API}/api/v2/analytics/conversations/details/query",
+        json={
+            "totalHits": 1,
+            "conversations": [
+                {
+                    "conversationId": "conv-1",
+                    "participants": [
+                        {"purpose": "customer", "sessions": [{"mediaType": "voice", "sessionId": "comm-1"}]}
+                    ],
+                }
+            ],
+        },
+    )
+    rsps.add(
+        responses.POST, f"{API}/api/v2/speechandtextanalytics/transcripts/search", json={"total": 0, "results": []}
+    )
+    rsps.add(
+        responses.GET,
+        f"{API}/api/v2/speechandtextanalytics/conversations/conv-1/communications/comm-1/transcripturl",
+        status=404,
+        json={"code": "not.found", "status": 404},
+    )
+    if metadata_status == 403:
+        rsps.add(
+            responses.GET,
+            f"{API}/api/v2/conversations/conv-1/recordingmetadata",
+            status=403,
+            json={
+                "message": "You must have at least one of the following permissions assigned: [recording:recording:view]",
+                "code": "missing.any.permissions",
+                "status": 403,
+            },
+        )
+    else:
+        rsps.add(responses.GET, f"{API}/api/v2/conversations/conv-1/recordingmetadata", json=[{"id": "r1"}])
+    rsps.add(
+        responses.GET,
+        f"{API}/api/v2/recording/batchrequests/00000000-0000-0000-0000-000000000000",
+        status=404,
+        json={"code": "not.found"},
+    )
+
+
+def test_it_passes_when_login_and_every_permission_work():
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps)
+        output, error = run_check()
+    assert error is None, output
+    assert "FAIL" not in output
+    assert output.count("PASS") == 6
+    assert "404" in output  # the transcript URL probe passes on 404
+    assert "All required Genesys checks passed" in output
+
+
+def test_it_explains_wrong_credentials_and_exits_non_zero():
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.POST,
+            f"{LOGIN}/oauth/token",
+            status=401,
+            json={"error": "invalid_client", "description": "authentication failed"},
+        )
+        output, error = run_check()
+    assert error is not None and "login" in str(error)
+    login_line = next(line for line in output.splitlines() if line.startswith("login"))
+    assert "FAIL" in login_line and "Check GENESYS_CLIENT_ID/SECRET" in login_line
+    assert output.count("SKIP") == 5
+    assert SECRET not in output and SECRET not in str(error)
+
+
+def test_it_points_at_the_region_when_login_is_unreachable():
+    import requests
+
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{LOGIN}/oauth/token", body=requests.ConnectionError("no route"))
+        output, error = run_check()
+    assert error is not None
+    assert "Check GENESYS_REGION / GENESYS_LOGIN_URL" in output
+
+
+def test_it_names_a_missing_permission():
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps, metadata_status=403)
+        output, error = run_check()
+    assert error is not None and "recording metadata" in str(error)
+    line = next(line for line in output.splitlines() if line.startswith("recording metadata"))
+    assert "FAIL" in line and "Add permission recording:recording:view to the OAuth client's role" in line

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import transaction
+
+from reviews.compliance import SCHEMA, build_payload, record_transcript_version
+from reviews.compliance.payload import payload_bytes
+from reviews.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_builds_the_documented_payload(make_transcript, clock):
+    transcript = make_transcript(confidence_mean=0.9125)
+
+    (message,) = record_transcript_version(transcript, clock=clock)
+
+    assert message.payload == {
+        "schema": SCHEMA,
+        "idempotencyKey": transcript.version_key,
+        "conversationId": transcript.conversation.genesys_id,
+        "communicationId": transcript.communication_id,
+        "transcriptId": transcript.transcript_id,
+        "recordingIds": transcript.recording_ids,
+        "conversationStart": "2025-06-15T09:30:00.000Z",
+        "conversationEnd": "2025-06-15T09:34:02.000Z",
+        "durationMs": 242_000,
+        "language": "en-US",
+        "transcriptFirstAvailableAt": "2025-06-15T09:40:00.000Z",
+        "storedAt": "2025-06-15T09:41:00.000Z",
+        "syncedAt": "2025-06-15T10:30:00.000Z",  # the clock when the outbox row was written
+        "document": {"sha256": transcript.sha256, "sizeBytes": transcript.size_bytes},
+        "redaction": {
+            "status": "verified",
+            "markersPresent": True,
+            "maskCounts": {"card number": 2, "phone": 1},
+            "leakCount": 0,
+        },
+        "qualityScore": 0.9125,
+        "wordCount": 120,
+        "speakerCount": 2,
+    }
+
+
+def test_it_never_carries_transcript_text(make_transcript):
+    transcript = make_transcript(document=b'{"text": "my card is 4111 1111 1111 1111"}')
+
+    encoded = payload_bytes(build_payload(transcript))
+
+    assert b"4111" not in encoded
+    assert b"my card" not in encoded
+
+
+def test_it_records_one_frozen_row_per_sink_and_never_twice(make_transcript, clock, settings):
+    settings.COMPLIANCE_SINKS = ["filesystem", "webhook", "s3"]
+    transcript = make_transcript()
+
+    first = record_transcript_version(transcript, clock=clock)
+    clock.advance(60)
+    second = record_transcript_version(transcript, clock=clock)
+
+    assert [m.sink for m in first] == ["filesystem", "webhook", "s3"]
+    assert [m.pk for m in first] == [m.pk for m in second]
+    assert {m.idempotency_key for m in first} == {transcript.version_key}
+    assert OutboxMessage.objects.count() == 3
+    # Frozen: the second call did not rebuild the payload with a later syncedAt.
+    assert {m.payload["syncedAt"] for m in second} == {"2025-06-15T10:30:00.000Z"}
+
+
+def test_it_keeps_byte_identical_content_through_the_database(make_transcript, clock):
+    transcript = make_transcript(mask_counts={"phone": 1, "REDACTED": 3, "card number": 2})
+    (message,) = record_transcript_version(transcript, clock=clock)
+
+    reloaded = OutboxMessage.objects.get(pk=message.pk)
+
+    assert payload_bytes(reloaded.payload) == payload_bytes(message.payload)
+    assert json.loads(payload_bytes(reloaded.payload)) == message.payload
+
+
+def test_it_rolls_back_with_the_transcript_transaction(make_transcript, clock):
+    transcript = make_transcript()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record_transcript_version(transcript, clock=clock)
+        raise RuntimeError("store failed after the outbox write")
+
+    assert not OutboxMessage.objects.exists()
+
+
+def test_it_makes_rows_due_no_later_than_the_transcript_was_stored(make_transcript, clock):
+    transcript = make_transcript()
+
+    (message,) = record_transcript_version(transcript, clock=clock)
+
+    assert message.next_attempt_at == transcript.stored_at

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+import requests
+
+from reviews.compliance import record_transcript_version, relay_due
+from reviews.compliance.payload import payload_bytes
+from reviews.compliance.sinks import s3
+from reviews.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+BUCKET = "transcript-vault-compliance"
+
+
+@pytest.fixture
+def s3_server(settings, monkeypatch):
+    """A local S3-compatible server (moto in server mode) with an Object Lock bucket."""
+    server_module = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    try:
+        server.start()
+    except OSError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"moto server could not start: {exc}")
+    host, port = server.get_host_and_port()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.COMPLIANCE_SINKS = ["s3"]
+    settings.COMPLIANCE_S3_BUCKET = BUCKET
+    settings.COMPLIANCE_S3_ENDPOINT_URL = f"http://{host}:{port}"
+    settings.COMPLIANCE_S3_REGION = "us-east-1"
+    settings.COMPLIANCE_S3_PREFIX = "vault/"
+    settings.COMPLIANCE_S3_RETENTION_DAYS = 30
+    settings.COMPLIANCE_S3_MODE = "COMPLIANCE"
+    s3.s3_client.cache_clear()
+    # moto keeps its buckets in process memory across server instances; start every test empty.
+    requests.post(f"{settings.COMPLIANCE_S3_ENDPOINT_URL}/moto-api/reset", timeout=10).raise_for_status()
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=settings.COMPLIANCE_S3_ENDPOINT_URL)
+    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    try:
+        yield client
+    finally:
+        s3.s3_client.cache_clear()
+        server.stop()
+
+
+def test_it_stores_locked_objects_with_a_checksum(s3_server, make_transcript):
+    clock_start = datetime.now(UTC)
+    transcript = make_transcript(document=b'{"transcripts": [1, 2, 3]}')
+    (message,) = record_transcript_version(transcript)
+
+    assert relay_due().delivered == 1
+
+    stem = (
+        f"vault/2025/06/15/{transcript.conversation.genesys_id}/{transcript.communication_id}/{transcript.sha256[:16]}"
+    )
+    document = s3_server.head_object(Bucket=BUCKET, Key=f"{stem}.transcript.json", ChecksumMode="ENABLED")
+    metadata = s3_server.head_object(Bucket=BUCKET, Key=f"{stem}.json", ChecksumMode="ENABLED")
+    for head, content in ((document, b'{"transcripts": [1, 2, 3]}'), (metadata, payload_bytes(message.payload))):
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        retain_until = head["ObjectLockRetainUntilDate"]
+        assert clock_start + timedelta(days=29) < retain_until < clock_start + timedelta(days=31)
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
+        assert head["Metadata"]["sha256"] == hashlib.sha256(content).hexdigest()
+    body = s3_server.get_object(Bucket=BUCKET, Key=f"{stem}.transcript.json")["Body"].read()
+    assert body == b'{"transcripts": [1, 2, 3]}'
+
+
+def test_it_redelivers_without_a_second_locked_version(s3_server, make_transcript):
+    (message,) = record_transcript_version(make_transcript())
+    message = OutboxMessage.objects.select_related("transcript__conversation").get(pk=message.pk)
+
+    assert s3.deliver(message).result == "delivered"
+    assert s3.deliver(message).result == "delivered"
+
+    versions = s3_server.list_object_versions(Bucket=BUCKET)["Versions"]
+    assert len(versions) == 2  # metadata + document, once each
+
+
+def test_it_dead_letters_a_key_that_holds_other_content(s3_server, make_transcript, settings):
+    transcript = make_transcript()
+    (message,) = record_transcript_version(transcript)
+    stem = (
+        f"vault/2025/06/15/{transcript.conversation.genesys_id}/{transcript.communication_id}/{transcript.sha256[:16]}"
+    )
+    s3_server.put_object(Bucket=BUCKET, Key=f"{stem}.json", Body=b"other", Metadata={"sha256": "0" * 64})
+
+    outcome = s3.deliver(message)
+
+    assert outcome.result == "permanent"
+    assert f"{stem}.json already holds other content" in outcome.error
+
+
+def test_it_dead_letters_a_missing_bucket(s3_server, make_transcript, settings):
+    settings.COMPLIANCE_S3_BUCKET = "no-such-bucket"
+    (message,) = record_transcript_version(make_transcript())
+
+    outcome = s3.deliver(message)
+
+    assert (outcome.result, outcome.status) == ("permanent", 404)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+
+from reviews.models import AccessScope, AuditEvent, OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_opens_every_changelist(admin_client_, conversation):
+    for model in admin.site._registry:
+        if model._meta.app_label != "reviews":
+            continue
+        url = f"/admin/reviews/{model._meta.model_name}/"
+        assert admin_client_.get(url).status_code == 200, url
+
+
+def test_it_keeps_the_audit_log_read_only(admin_client_, alice_client, conversation):
+    alice_client.get("/conversations/conv-q1/")
+    event = AuditEvent.objects.get()
+    assert admin_client_.get("/admin/reviews/auditevent/add/").status_code == 403
+    assert admin_client_.post(f"/admin/reviews/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    page = admin_client_.get(f"/admin/reviews/auditevent/{event.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    filtered = admin_client_.get("/admin/reviews/auditevent/", {"action__exact": "view_transcript", "q": "conv-q1"})
+    assert filtered.context["cl"].result_count == 1
+
+
+def test_it_filters_conversations_by_state_and_redaction(admin_client_, conversation, other_conversation):
+    response = admin_client_.get(
+        "/admin/reviews/conversation/", {"state__exact": "stored", "review_status__exact": "new"}
+    )
+    assert response.context["cl"].result_count == 2
+
+
+def test_it_audits_an_access_scope_change(admin_client_, admin_user, alice, q1, q2, d1):
+    scope = AccessScope.objects.get(user=alice)
+    response = admin_client_.post(
+        f"/admin/reviews/accessscope/{scope.pk}/change/",
+        {"user": alice.pk, "queues": [q1.pk, q2.pk], "divisions": [d1.pk]},
+    )
+    assert response.status_code == 302
+    assert set(scope.queues.all()) == {q1, q2}
+    event = AuditEvent.objects.get(action=AuditEvent.Action.ADMIN_CHANGE)
+    assert (event.user, event.object_type, event.object_id) == (admin_user, "reviews.accessscope", str(scope.pk))
+    assert event.detail["operation"] == "change"
+
+
+def test_it_audits_an_admin_deletion(admin_client_, alice):
+    scope = AccessScope.objects.get(user=alice)
+    admin_client_.post(f"/admin/reviews/accessscope/{scope.pk}/delete/", {"post": "yes"})
+    assert not AccessScope.objects.exists()
+    assert AuditEvent.objects.get(action=AuditEvent.Action.ADMIN_CHANGE).detail == {"operation": "delete"}
+
+
+def test_it_replays_dead_letters_from_the_admin(admin_client_, conversation):
+    message = OutboxMessage.objects.get()
+    OutboxMessage.objects.filter(pk=message.pk).update(state=OutboxMessage.State.DEAD, delivered_at=None, attempts=10)
+    response = admin_client_.post(
+        "/admin/reviews/outboxmessage/",
+        {"action": "replay_dead_letters", "_selected_action": [message.pk]},
+    )
+    assert response.status_code == 302
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxMessage.State.PENDING, 0)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REPLAY, object_id=str(message.pk)).exists()
