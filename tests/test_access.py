@@ -31,7 +31,7 @@ def world():
 def user_with(*, groups=(), queues=(), divisions=(), staff=False, superuser=False, scope=True, name="u"):
     user = User.objects.create_user(name, is_staff=staff, is_superuser=superuser)
     for group in groups:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     if scope:
         access_scope = AccessScope.objects.create(user=user)
         access_scope.queues.set(Queue.objects.filter(genesys_id__in=queues))

@@ -111,7 +111,8 @@ def detect_in_chain(pieces: Sequence[Piece], context: ChainContext, regions: Seq
 
 def could_hold_a_value(pieces: Sequence[Piece]) -> bool:
     """Cheap pre-check: the shortest value we report has 7 digits (phone) or 15 characters (IBAN)."""
-    digit_count = sum(len(piece.chars) for piece in pieces if piece.is_digits)
+    # Count digits inside alphanumeric pieces too: a typed IBAN arrives as one "gb82west1234…" piece.
+    digit_count = sum(sum(char.isdigit() for char in piece.chars) for piece in pieces)
     return digit_count >= _MIN_PHONE_DIGITS or (digit_count and sum(len(piece.chars) for piece in pieces) >= _IBAN_MIN)
 
 

@@ -78,7 +78,7 @@ def make_user():
     def make(*, groups=(), queues=(), divisions=(), staff=False, scope=True) -> User:
         user = User.objects.create_user(f"user{next(numbers)}", password="pw", is_staff=staff)
         for name in groups:
-            user.groups.add(Group.objects.get(name=name))
+            user.groups.add(Group.objects.get_or_create(name=name)[0])
         if scope:
             access_scope = AccessScope.objects.create(user=user)
             access_scope.queues.set(Queue.objects.get_or_create(genesys_id=q)[0] for q in queues)

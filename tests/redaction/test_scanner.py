@@ -62,6 +62,8 @@ def kinds(report) -> list[tuple[str, str]]:
         ("it's j o h n at gmail dot com", "email", "email.spoken"),
         (f"the iban is {IBAN_DE} okay", "iban", "iban.mod97"),
         (f"the iban is {IBAN_GB.lower()} okay", "iban", "iban.mod97"),
+        (f"the iban is {IBAN_GB.replace(' ', '').lower()} okay", "iban", "iban.mod97"),
+        (f"the iban is {IBAN_DE.replace(' ', '')} okay", "iban", "iban.mod97"),
         (f"the iban is {say(IBAN_GB)} okay", "iban", "iban.mod97.spoken"),
     ],
 )

@@ -35,7 +35,7 @@ AUDIO_BYTES = bytes(range(256)) * 4  # 1024 bytes, each offset recognisable
 def _user(username: str, *, group: str | None = None, **extra) -> User:
     user = User.objects.create_user(username, password="pw", **extra)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         group_name = {"supervisor": "Supervisor", "reviewer": "Reviewer", "compliance": "Compliance"}.get(username)
         if group_name is None:
             return
-        user.groups.add(Group.objects.get(name=group_name))
+        user.groups.add(Group.objects.get_or_create(name=group_name)[0])
         scope, _ = AccessScope.objects.get_or_create(user=user)
         if username == "supervisor":
             scope.divisions.set(Division.objects.all())

@@ -1,0 +1,212 @@
+"""Discovery: find ended, recorded voice conversations in Genesys analytics and upsert them.
+
+Re-discovery is harmless: existing rows only get their descriptive fields refreshed (when they
+changed), never their pipeline progress.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from genesys.clock import Clock
+from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
+from reviews.pipeline.rows import now_of
+
+logger = logging.getLogger(__name__)
+
+DISCOVERY_CURSOR = "discovery"
+# Purposes of the customer side: their voice session is the leg that usually carries the transcript.
+CUSTOMER_PURPOSES = ("customer", "external")
+# Conversation-level purposes whose participantName is a person we may show (never the customer's).
+_NAMED_PURPOSES = ("agent", "user", "acd", "ivr", "workflow")
+DESCRIPTIVE_FIELDS = (
+    "started_at",
+    "ended_at",
+    "direction",
+    "queue_id",
+    "agent_id",
+    "division_id",
+    "communication_ids",
+    "participants",
+)
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    found: int
+    created: int
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __str__(self) -> str:
+        return f"found={self.found} created={self.created}"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def voice_sessions(participant: dict) -> list[dict]:
+    return [s for s in participant.get("sessions") or [] if s.get("mediaType") == "voice"]
+
+
+def communication_ids_of(conversation: dict) -> list[str]:
+    """Recorded voice session ids, customer leg first (the STA communicationId candidates)."""
+    customer, others = [], []
+    for participant in conversation.get("participants") or []:
+        target = customer if participant.get("purpose") in CUSTOMER_PURPOSES else others
+        for session in voice_sessions(participant):
+            session_id = session.get("sessionId")
+            if session_id and session.get("recording") and session_id not in customer + others:
+                target.append(session_id)
+    return customer + others
+
+
+def participants_summary(conversation: dict) -> list[dict]:
+    summary = []
+    for participant in conversation.get("participants") or []:
+        purpose = participant.get("purpose") or ""
+        summary.append(
+            {
+                "purpose": purpose,
+                "userId": participant.get("userId") or "",
+                # A customer's participantName is often their phone number or name: PII, never kept.
+                "name": (participant.get("participantName") or "") if purpose in _NAMED_PURPOSES else "",
+                "sessionIds": [s["sessionId"] for s in voice_sessions(participant) if s.get("sessionId")],
+            }
+        )
+    return summary
+
+
+def first_queue_id(conversation: dict) -> str | None:
+    for participant in conversation.get("participants") or []:
+        for session in participant.get("sessions") or []:
+            for segment in session.get("segments") or []:
+                if segment.get("queueId"):
+                    return segment["queueId"]
+    return None
+
+
+def agent_user_id(conversation: dict) -> str | None:
+    for participant in conversation.get("participants") or []:
+        if participant.get("purpose") == "agent" and participant.get("userId"):
+            return participant["userId"]
+    return None
+
+
+class _Lookups:
+    """get_or_create for Queue/Agent/Division, cached for one discovery run."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[type, str], int] = {}
+
+    def pk(self, model, genesys_id: str | None) -> int | None:
+        if not genesys_id:
+            return None
+        key = (model, genesys_id)
+        if key not in self._cache:
+            try:
+                with transaction.atomic():
+                    obj, _ = model.objects.get_or_create(genesys_id=genesys_id)
+            except IntegrityError:  # created concurrently by another worker
+                obj = model.objects.get(genesys_id=genesys_id)
+            self._cache[key] = obj.pk
+        return self._cache[key]
+
+
+def descriptive_fields(conversation: dict, lookups: _Lookups) -> dict:
+    division_ids = conversation.get("divisionIds") or []
+    return {
+        "started_at": parse_time(conversation.get("conversationStart")),
+        "ended_at": parse_time(conversation.get("conversationEnd")),
+        "direction": conversation.get("originatingDirection") or "",
+        "queue_id": lookups.pk(Queue, first_queue_id(conversation)),
+        "agent_id": lookups.pk(Agent, agent_user_id(conversation)),
+        "division_id": lookups.pk(Division, division_ids[0] if division_ids else None),
+        "communication_ids": communication_ids_of(conversation),
+        "participants": participants_summary(conversation),
+    }
+
+
+def first_attempt_at(*, ended_at: datetime | None, now: datetime) -> datetime:
+    """Right away for old conversations; one poll interval after hang-up for ones that just ended,
+    since a transcript is never ready the moment a call ends."""
+    if ended_at is None:
+        return now
+    return max(now, ended_at + timedelta(seconds=settings.TRANSCRIPT_POLL_BASE_SECONDS))
+
+
+def upsert_conversation(conversation: dict, *, now: datetime, lookups: _Lookups | None = None) -> bool:
+    """Create or refresh one row from an analytics conversation; True when it was created."""
+    lookups = lookups or _Lookups()
+    genesys_id = conversation["conversationId"]
+    fields = descriptive_fields(conversation, lookups)
+    existing = Conversation.objects.filter(genesys_id=genesys_id).first()
+    if existing is None:
+        ended_at = fields["ended_at"]
+        deadline = ended_at + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS) if ended_at else None
+        try:
+            with transaction.atomic():
+                Conversation.objects.create(
+                    genesys_id=genesys_id,
+                    state=Conversation.State.AWAITING_TRANSCRIPT,
+                    discovered_at=now,
+                    deadline_at=deadline,
+                    next_attempt_at=first_attempt_at(ended_at=ended_at, now=now),
+                    **fields,
+                )
+            return True
+        except IntegrityError:  # discovered concurrently by another worker: refresh theirs instead
+            existing = Conversation.objects.get(genesys_id=genesys_id)
+    changed = {name: value for name, value in fields.items() if getattr(existing, name) != value}
+    if existing.state == Conversation.State.DISCOVERED and fields["ended_at"]:
+        # A row made by the process endpoint before analytics knew it: now it can be polled properly.
+        changed.update(
+            state=Conversation.State.AWAITING_TRANSCRIPT,
+            deadline_at=fields["ended_at"] + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS),
+        )
+    if changed:
+        Conversation.objects.filter(pk=existing.pk).update(**changed)
+    return False
+
+
+def discover(*, client, start: datetime, end: datetime, now: datetime) -> DiscoveryResult:
+    """Upsert every ended, recorded voice conversation Genesys lists for [start, end)."""
+    found = created = 0
+    lookups = _Lookups()
+    for conversation in client.query_conversation_details(start=start, end=end):
+        if not conversation.get("conversationId") or not conversation.get("conversationEnd"):
+            continue
+        found += 1
+        created += upsert_conversation(conversation, now=now, lookups=lookups)
+    logger.info("discovery %s..%s found=%d created=%d", start.isoformat(), end.isoformat(), found, created)
+    return DiscoveryResult(found=found, created=created, start=start, end=end)
+
+
+def discover_incremental(*, client, clock: Clock) -> DiscoveryResult:
+    """Discover since the stored watermark (minus an overlap for late analytics data).
+
+    The watermark moves only after a complete run, so a failed page is simply retried next time.
+    """
+    now = now_of(clock)
+    cursor, _ = SyncCursor.objects.get_or_create(name=DISCOVERY_CURSOR)
+    if cursor.watermark is None:
+        start = now - timedelta(hours=settings.DISCOVERY_INITIAL_LOOKBACK_HOURS)
+    else:
+        start = cursor.watermark - timedelta(minutes=settings.DISCOVERY_OVERLAP_MINUTES)
+    result = discover(client=client, start=start, end=now, now=now)
+    # Never move the watermark backwards when two discovery runs overlap.
+    SyncCursor.objects.filter(Q(watermark__isnull=True) | Q(watermark__lt=now), pk=cursor.pk).update(
+        watermark=now,
+        last_run_at=now,
+        last_result={"found": result.found, "created": result.created, "start": start.isoformat()},
+    )
+    return result

@@ -1,0 +1,65 @@
+"""Claiming due conversations with one conditional UPDATE, so two workers never work the same row.
+
+A claim writes a fresh random token and an expiry on rows whose lease is free or expired; only the rows
+that now carry our token are ours. A worker killed mid-task simply lets its lease expire and the next
+round reclaims the row.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from reviews.models import Conversation
+from reviews.pipeline.rows import ACTIVE_STATES
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def lease_free(now: datetime) -> Q:
+    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+
+
+def due_filter(now: datetime) -> Q:
+    return Q(state__in=ACTIVE_STATES, next_attempt_at__lte=now) & lease_free(now)
+
+
+def claim(*, now: datetime, limit: int, extra: Q | None = None) -> tuple[str, list[Conversation]]:
+    """Lease up to `limit` due conversations (oldest due first); returns the token and the claimed rows."""
+    token = new_token()
+    condition = due_filter(now) & (extra or Q())
+    candidate_ids = list(
+        Conversation.objects.filter(condition).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]
+    )
+    if not candidate_ids:
+        return token, []
+    expires = now + timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
+    # Re-checking the condition in the UPDATE makes the claim atomic: a row another worker leased
+    # between our SELECT and this UPDATE no longer matches and is skipped.
+    Conversation.objects.filter(condition, pk__in=candidate_ids).update(lease_token=token, lease_expires_at=expires)
+    claimed = list(Conversation.objects.filter(lease_token=token).order_by("next_attempt_at", "pk"))
+    return token, claimed
+
+
+def claim_one(*, genesys_id: str, now: datetime) -> tuple[str, Conversation | None]:
+    """Lease one active conversation now, due or not (used by the process endpoint's task)."""
+    token = new_token()
+    expires = now + timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
+    updated = Conversation.objects.filter(lease_free(now), genesys_id=genesys_id, state__in=ACTIVE_STATES).update(
+        lease_token=token, lease_expires_at=expires
+    )
+    if not updated:
+        return token, None
+    return token, Conversation.objects.get(genesys_id=genesys_id)
+
+
+def release_all(conversations: list[Conversation], *, token: str) -> None:
+    """Give back leases we hold without other changes (e.g. when a round is aborted)."""
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations], lease_token=token).update(
+        lease_token="", lease_expires_at=None
+    )

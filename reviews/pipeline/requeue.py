@@ -1,0 +1,74 @@
+"""Putting a conversation (back) in the queue: the process endpoint, the operations page's retry, reconcile."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from genesys.clock import SYSTEM_CLOCK, Clock
+from reviews.models import Conversation
+from reviews.pipeline.rows import now_of
+
+logger = logging.getLogger(__name__)
+State = Conversation.State
+
+ADVANCE_CONVERSATION_TASK = "reviews.tasks.advance_conversation_task"
+MAX_ID_LENGTH = Conversation._meta.get_field("genesys_id").max_length
+
+
+def retry_conversation(conversation: Conversation, *, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """Reset a failed conversation to awaiting_transcript, attempts 0, due now. False if it was not failed."""
+    now = now_of(clock)
+    updated = (
+        Conversation.objects.filter(pk=conversation.pk, state=State.FAILED)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(
+            state=State.AWAITING_TRANSCRIPT,
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+            needs_manual_review=False,
+            manual_review_reason="",
+            lease_token="",
+            lease_expires_at=None,
+        )
+    )
+    if updated:
+        conversation.refresh_from_db()
+        logger.info("conversation re-queued conversation=%s", conversation.genesys_id)
+    return updated == 1
+
+
+def queue_now(genesys_id: str, *, clock: Clock = SYSTEM_CLOCK) -> Conversation:
+    """The conversation's row, due now: created as `discovered` when unknown (the worker then resolves its
+    communication ids from the recording metadata), a failed one reset, an active one made due at once."""
+    now = now_of(clock)
+    try:
+        with transaction.atomic():
+            conversation, created = Conversation.objects.get_or_create(
+                genesys_id=genesys_id,
+                defaults={"state": State.DISCOVERED, "started_at": now, "discovered_at": now, "next_attempt_at": now},
+            )
+    except IntegrityError:
+        conversation, created = Conversation.objects.get(genesys_id=genesys_id), False
+    if created:
+        return conversation
+    if conversation.state == State.FAILED:
+        retry_conversation(conversation, clock=clock)
+    elif not conversation.is_final:
+        Conversation.objects.filter(pk=conversation.pk, state=conversation.state).update(next_attempt_at=now)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def enqueue_conversation(genesys_id: str) -> str:
+    """Queue a conversation for processing now; returns the django-q task id of its advance task."""
+    from django_q.tasks import async_task
+
+    genesys_id = (genesys_id or "").strip()
+    if not genesys_id or len(genesys_id) > MAX_ID_LENGTH:
+        raise ValueError(f"a Genesys conversation id is 1 to {MAX_ID_LENGTH} characters")
+    queue_now(genesys_id)
+    return async_task(ADVANCE_CONVERSATION_TASK, genesys_id)

@@ -1,0 +1,51 @@
+"""The django-q2 schedules, declared in code and upserted by name (setup_schedules and post_migrate).
+
+Upserting only changes the definition (function, interval); an existing row keeps its next_run, so
+running this twice, or on every migrate, neither duplicates a schedule nor fires it early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int
+
+
+def schedule_specs() -> list[ScheduleSpec]:
+    return [
+        ScheduleSpec("transcript-vault: discover", "reviews.tasks.discover_task", settings.DISCOVERY_INTERVAL_MINUTES),
+        ScheduleSpec("transcript-vault: advance", "reviews.tasks.advance_task", 1),
+        ScheduleSpec("transcript-vault: relay outbox", "reviews.tasks.relay_outbox_task", 1),
+        ScheduleSpec(
+            "transcript-vault: reconcile", "reviews.tasks.reconcile_task", settings.RECONCILE_INTERVAL_MINUTES
+        ),
+    ]
+
+
+def setup_schedules(*, using: str = "default") -> dict[str, str]:
+    """Create or update every schedule; returns {name: "created" | "updated" | "unchanged"}."""
+    from django_q.models import Schedule
+
+    outcome = {}
+    with transaction.atomic(using=using):
+        for spec in schedule_specs():
+            wanted = {"func": spec.func, "schedule_type": Schedule.MINUTES, "minutes": spec.minutes, "repeats": -1}
+            existing = Schedule.objects.using(using).filter(name=spec.name).first()
+            if existing is None:
+                Schedule.objects.using(using).create(name=spec.name, next_run=timezone.now(), **wanted)
+                outcome[spec.name] = "created"
+            elif any(getattr(existing, field) != value for field, value in wanted.items()):
+                Schedule.objects.using(using).filter(pk=existing.pk).update(**wanted)
+                outcome[spec.name] = "updated"
+            else:
+                outcome[spec.name] = "unchanged"
+    return outcome

@@ -1,0 +1,66 @@
+"""django-q2 entry points: thin, plain functions enqueued by dotted path; each returns a short summary.
+
+Every task stops starting new work after TASK_BUDGET_SHARE of Q_CLUSTER["timeout"], so even a round
+that ends with a 50 MB transcript finishes well inside the timeout (and far from `retry`, after
+which django-q2 would hand the task to a second worker).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from genesys.clock import SYSTEM_CLOCK
+from reviews import pipeline
+
+TASK_BUDGET_SHARE = 0.5
+MAX_ROUNDS = 1000
+
+try:  # re-exported so every schedule points into this module
+    from reviews.compliance.relay import relay_outbox_task
+except ImportError:  # pragma: no cover - only while the compliance module is absent
+
+    def relay_outbox_task() -> str:
+        return "compliance relay not installed"
+
+
+def _client():
+    from reviews.genesys_factory import build_client
+
+    return build_client(clock=SYSTEM_CLOCK)
+
+
+def task_stop_at(clock=SYSTEM_CLOCK) -> float:
+    return clock.monotonic() + settings.Q_CLUSTER["timeout"] * TASK_BUDGET_SHARE
+
+
+def discover_task() -> str:
+    result = pipeline.discover_incremental(client=_client(), clock=SYSTEM_CLOCK)
+    return f"discovery: {result}"
+
+
+def advance_task() -> str:
+    """Work every due conversation, round after round, until none is due or the time budget is spent."""
+    client = _client()
+    stop_at = task_stop_at()
+    worked = rounds = 0
+    while rounds < MAX_ROUNDS and SYSTEM_CLOCK.monotonic() < stop_at:
+        done = pipeline.advance_due(client=client, clock=SYSTEM_CLOCK, stop_at=stop_at)
+        if not done:
+            break
+        worked += done
+        rounds += 1
+    return f"advance: {worked} conversations in {rounds} rounds, {client.stats.api_calls} API calls"
+
+
+def advance_conversation_task(genesys_id: str) -> str:
+    state = pipeline.advance_conversation(client=_client(), clock=SYSTEM_CLOCK, genesys_id=genesys_id)
+    return f"conversation {genesys_id}: {state}"
+
+
+def reconcile_task() -> str:
+    from reviews.pipeline.reconcile import scheduled_window
+    from reviews.pipeline.rows import now_of
+
+    since, until = scheduled_window(now=now_of(SYSTEM_CLOCK))
+    run = pipeline.reconcile(client=_client(), clock=SYSTEM_CLOCK, since=since, until=until)
+    return f"reconcile: detected={run.detected} recovered={run.recovered} failed={run.failed}"

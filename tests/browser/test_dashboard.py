@@ -1,0 +1,215 @@
+"""The supervisor's path through the dashboard in a real browser (Debian's Chromium via Playwright).
+
+Data comes from the real pipeline: the emulator's conversations are ingested with a fake clock,
+then the pages are driven as a person would. Screenshots land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from genesys.client import GenesysClient
+from genesys.clock import FakeClock
+from genesys.emulator import Emulator, generate_dataset
+from genesys.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from reviews.models import AudioRecording, AuditEvent, Conversation, Utterance
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
+
+
+@pytest.fixture
+def ingested(transactional_db, settings):
+    """Ingest 40 emulator conversations that ended in the last hours, through the real pipeline."""
+    settings.TRANSCRIPT_POLL_BASE_SECONDS = 5
+    settings.TRANSCRIPT_POLL_MAX_SECONDS = 60
+    settings.TRANSCRIPT_DEADLINE_SECONDS = 600
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = FakeClock(now.timestamp())
+    dataset = generate_dataset(7, 40, now - timedelta(hours=6), now - timedelta(minutes=10))
+    emulator = Emulator(dataset, clock=clock, faults="none", seed=7)
+    from reviews.pipeline import run_backfill
+
+    with emulator.serve() as base_url:
+        client = GenesysClient(
+            api_url=base_url,
+            login_url=base_url,
+            client_id=DEFAULT_CLIENT_ID,
+            client_secret=DEFAULT_CLIENT_SECRET,
+            clock=clock,
+            rng=random.Random(1),
+        )
+        summary = run_backfill(client=client, since=now - timedelta(hours=7), until=now, clock=clock, max_wait=3600)
+    emulator.close()
+    assert Conversation.objects.filter(state=Conversation.State.STORED).exists(), summary
+    return dataset
+
+
+@pytest.fixture
+def supervisor(transactional_db, ingested):
+    from django.contrib.auth.models import Group, User
+
+    from reviews.models import AccessScope, Division
+
+    user = User.objects.create_user("sam", password=PASSWORD)
+    user.groups.add(Group.objects.get_or_create(name="Supervisor")[0])
+    scope = AccessScope.objects.create(user=user)
+    scope.divisions.set(Division.objects.all())
+    return user
+
+
+@pytest.fixture
+def page(live_server):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test are synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=live_server.url)
+        yield context.new_page()
+        context.close()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/search/**")
+
+
+def a_phrase_said_in_a_call_with_audio() -> tuple[Utterance, str]:
+    """Three consecutive words from an utterance of a conversation that has a recording or transcript."""
+    for utterance in Utterance.objects.filter(speaker="internal").order_by("conversation__started_at", "index"):
+        words = [w for w in utterance.text.lower().replace(",", "").replace(".", "").split() if w.isalpha()]
+        if len(words) >= 4 and utterance.start_ms > 0:
+            return utterance, " ".join(words[1:4])
+    raise AssertionError("the ingested data has no utterance with four plain words")
+
+
+def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
+    _utterance, phrase = a_phrase_said_in_a_call_with_audio()
+
+    log_in(page, "sam")
+    page.fill("input[name=q]", f'"{phrase}"')
+    page.click(".querybar button[type=submit]")
+    page.wait_for_selector(".hit-group mark")
+    assert "q=" in page.url  # the URL reflects the query, so it can be shared and the back button works
+    assert phrase.split()[0] in page.inner_text(".hit-group mark").lower()
+    screenshot(page, "search")
+
+    hit_link = page.locator('.hit-group a[href*="?t="]').first
+    href = hit_link.get_attribute("href")
+    conversation = Conversation.objects.get(genesys_id=href.split("/conversations/")[1].split("/")[0])
+    utterance = Utterance.objects.get(pk=int(href.rsplit("#u-", 1)[1]))
+    if not AudioRecording.objects.filter(conversation=conversation).exists():
+        # Transcribed calls keep no fallback audio; attach the call's real recording so the player can seek.
+        sim = next(c for c in ingested.conversations if c.conversation_id == conversation.genesys_id)
+        _attach_recording(conversation, sim.wav_bytes())
+    hit_link.click()
+    page.wait_for_selector("#turns")
+    hit_turn = page.locator(f"#u-{utterance.pk}")
+    assert "playing" in (hit_turn.get_attribute("class") or ""), "the search hit's turn is highlighted on arrival"
+    assert phrase.split()[0] in hit_turn.inner_text().lower()
+
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    other = Utterance.objects.filter(conversation=conversation, start_ms__gt=utterance.start_ms + 2000).first()
+    target_ms = other.start_ms if other else utterance.start_ms
+    page.click(f"#u-{other.pk if other else utterance.pk} button.seek")
+    page.wait_for_function(
+        f"Math.abs(document.getElementById('player').currentTime * 1000 - {target_ms}) < 1500", timeout=10_000
+    )
+    screenshot(page, "review")
+
+    # The workflow goes new -> in review -> reviewed; each step swaps the panel in place.
+    page.select_option("#review-panel select", "in_review")
+    page.click("#review-panel button[type=submit]")
+    page.wait_for_selector("#review-panel .badge.review-in_review")
+    page.select_option("#review-panel select", "reviewed")
+    page.fill("#review-panel textarea", "Checked the greeting and the close.")
+    page.click("#review-panel button[type=submit]")
+    page.wait_for_selector("#review-panel .badge.review-reviewed")
+
+    conversation.refresh_from_db()
+    assert conversation.review_status == Conversation.ReviewStatus.REVIEWED
+    assert conversation.reviewer.username == "sam"
+    actions = set(AuditEvent.objects.filter(username="sam").values_list("action", flat=True))
+    assert {AuditEvent.Action.SEARCH, AuditEvent.Action.VIEW_TRANSCRIPT, AuditEvent.Action.REVIEW} <= actions
+    assert AuditEvent.objects.filter(
+        username="sam", action=AuditEvent.Action.REVIEW, object_id=conversation.genesys_id
+    ).exists()
+
+
+def test_it_renders_charts_and_operations(page, supervisor):
+    log_in(page, "sam")
+
+    page.goto("/charts/")
+    page.wait_for_selector("svg")
+    assert page.locator("table").count() >= 1  # values are reachable as text
+    screenshot(page, "charts")
+
+    page.goto("/operations/")
+    page.wait_for_selector("text=Stored")
+    screenshot(page, "operations")
+
+
+def _attach_recording(conversation: Conversation, wav: bytes) -> None:
+    import hashlib
+
+    from reviews import blobs
+
+    digest = hashlib.sha256(wav).hexdigest()
+    with blobs.staging_file("audio") as (stream, path):
+        stream.write(wav)
+        stream.flush()
+        raw_path = blobs.promote(path, kind="audio", sha256=digest)
+    AudioRecording.objects.create(
+        conversation=conversation,
+        recording_id=f"rec-{conversation.pk}",
+        sha256=digest,
+        size_bytes=len(wav),
+        content_type="audio/wav",
+        raw_path=raw_path,
+    )
+
+
+def teardown_module(module) -> None:
+    # Keep only the four documented screenshots.
+    if SCREENSHOTS.exists():
+        for extra in SCREENSHOTS.glob("*.png"):
+            if extra.stem not in {"search", "review", "charts", "operations"}:
+                extra.unlink()
+    shutil.rmtree(SCREENSHOTS / "tmp", ignore_errors=True)
