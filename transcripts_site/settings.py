@@ -350,7 +350,9 @@ if PROMETHEUS_MULTIPROC_DIR:
     try:
         Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR!r} cannot be created: {exc}") from None
+        raise ImproperlyConfigured(
+            f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR!r} cannot be created: {exc}"
+        ) from None
 LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
 LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {
