@@ -72,7 +72,17 @@ def stop(children: list[subprocess.Popen]) -> None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
+def interrupt_on_sigterm() -> None:
+    """`kill`/`timeout`/systemd send SIGTERM: stop the children exactly as Ctrl-C does."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:
+    interrupt_on_sigterm()
     env = {**os.environ, **DEMO_ENV}
     data_dir = Path(env.get("DATA_DIR", ROOT / "var"))
     log_dir = data_dir / "logs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -39,6 +39,7 @@ SEARCH_RESULT_WINDOW = 1000  # transcript search pages only through the first 1,
 SEARCH_MIN_SPLIT = timedelta(minutes=1)
 MAX_IDS_PER_SEARCH = 100
 MAX_BATCH_ITEMS = 100
+MAX_IDS_PER_LOOKUP = 100  # routing/queues and users take at most 100 repeated `id` parameters per page
 SEARCH_DATE_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
 
 
@@ -535,6 +536,28 @@ class GenesysClient:
             )
             or {}
         )
+
+    def _lookup(self, path: str, *, endpoint: str, ids: Iterable[str], extra: dict | None = None) -> list[dict]:
+        """Entities for `ids` from a directory listing that filters by repeated `id` parameters, ≤100 per call."""
+        unique = list(dict.fromkeys(i for i in ids if i))
+        entities: list[dict] = []
+        for first in range(0, len(unique), MAX_IDS_PER_LOOKUP):
+            chunk = unique[first : first + MAX_IDS_PER_LOOKUP]
+            # requests repeats a list parameter: ?id=a&id=b (the SDK's collection format "multi").
+            params = {"id": chunk, "pageSize": MAX_IDS_PER_LOOKUP, **(extra or {})}
+            body = self._json("GET", path, endpoint=endpoint, params=params)
+            entities.extend(e for e in (body or {}).get("entities") or [] if isinstance(e, dict) and e.get("id"))
+        return entities
+
+    def get_queues(self, queue_ids: Iterable[str]) -> list[dict]:
+        """GET /api/v2/routing/queues?id=…: [{id, name, division: {id, name}}]; unknown ids are simply absent.
+        Needs routing:queue:view."""
+        return self._lookup("/api/v2/routing/queues", endpoint="routing.queues", ids=queue_ids)
+
+    def get_users(self, user_ids: Iterable[str]) -> list[dict]:
+        """GET /api/v2/users?id=…: [{id, name, division?}]; unknown ids are simply absent. Needs directory:user:view."""
+        # state=any: agents who have since left still handled the calls we archive.
+        return self._lookup("/api/v2/users", endpoint="users.list", ids=user_ids, extra={"state": "any"})
 
     def download(self, url: str, dest: BinaryIO, *, refresh_url: Callable[[], str] | None = None) -> DownloadResult:
         """Stream a pre-signed URL into dest (no Authorization header; not rate limited: it is S3, not Genesys)."""

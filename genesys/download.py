@@ -12,6 +12,8 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 
 import requests
@@ -43,6 +45,8 @@ class DownloadResult:
     resumes: int
     restarts: int
     url_refreshes: int
+    # When the object was written (S3 Last-Modified); for a transcript, when Genesys produced the document.
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,21 @@ def strong_etag(etag: str | None) -> str | None:
     if not etag or etag.strip().upper().startswith("W/"):
         return None
     return etag.strip()
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as an aware UTC datetime; None when absent or unparseable."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:  # "-0000" and obsolete forms parse naive; HTTP dates are always GMT
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -112,6 +131,7 @@ class _Download:
         self.etag: str | None = None
         self.total: int | None = None
         self.content_type: str | None = None
+        self.last_modified: datetime | None = None
         self.resumes = 0
         self.restarts = 0
         self.url_refreshes = 0
@@ -170,6 +190,7 @@ class _Download:
                     resumes=self.resumes,
                     restarts=self.restarts,
                     url_refreshes=self.url_refreshes,
+                    last_modified=self.last_modified,
                 )
 
     def send(self, headers: dict[str, str]) -> requests.Response:
@@ -207,12 +228,14 @@ class _Download:
                 self.restart_from_zero()
             self.etag = response.headers.get("ETag")
             self.content_type = response.headers.get("Content-Type")
+            self.last_modified = parse_http_date(response.headers.get("Last-Modified"))
             length = response.headers.get("Content-Length")
             self.total = int(length) if length and length.isdigit() else None
             self.stream(response)
             return
         if status == 206:
             self.accept_partial(response, asked_range=asked_range)
+            self.last_modified = parse_http_date(response.headers.get("Last-Modified")) or self.last_modified
             self.resumes += 1
             self.stream(response)
             return

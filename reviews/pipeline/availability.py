@@ -34,6 +34,7 @@ from reviews.pipeline.rows import (
     require_audio,
     reschedule_not_yet,
     safe_error,
+    transcript_deadline,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,18 +48,24 @@ SEARCH_RETENTION = timedelta(days=60)
 SEARCH_CURSOR = "transcript-search"
 SEARCH_HEALTH_WINDOW = timedelta(hours=24)
 _FATAL = (AuthenticationError, PermissionDeniedError)
+# A round stops starting conversations once this share of PIPELINE_LEASE_SECONDS has passed since its
+# claim. Leases are not renewed, so a longer round would work rows whose lease expired and that another
+# worker has claimed again: both would call transcripturls and download the document (one of them in vain).
+LEASE_BUDGET_SHARE = 0.5
 
 
 def advance_due(*, client, clock: Clock, limit: int = 100, stop_at: float | None = None) -> int:
     """One round: poll due batch downloads, claim up to `limit` due conversations and advance them.
 
-    `stop_at` (clock.monotonic() seconds) bounds the round for a task timeout: conversations not
-    reached by then are handed back untouched and stay due. Returns how many conversations and batch
-    jobs were worked on (0 means nothing was due).
+    `stop_at` (clock.monotonic() seconds) bounds the round for a task timeout, and the round also ends
+    within LEASE_BUDGET_SHARE of the lease: conversations not reached by then are handed back untouched
+    and stay due. Returns how many conversations and batch jobs were worked on (0 means nothing was due).
     """
     worked = poll_batches(client=client, clock=clock)
     token, conversations = claim(now=now_of(clock), limit=limit)
     if conversations:
+        lease_stop = clock.monotonic() + settings.PIPELINE_LEASE_SECONDS * LEASE_BUDGET_SHARE
+        stop_at = lease_stop if stop_at is None else min(stop_at, lease_stop)
         advance_claimed(client=client, clock=clock, token=token, conversations=conversations, stop_at=stop_at)
     return worked + len(conversations)
 
@@ -247,7 +254,7 @@ def resolve_from_recordings(*, client, conversation: Conversation, now: datetime
         changes["started_at"] = min(starts)
     ended_at = max(ends) if ends else now
     changes["ended_at"] = ended_at
-    changes["deadline_at"] = ended_at + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS)
+    changes["deadline_at"] = transcript_deadline(ended_at=ended_at, now=now)
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     for field, value in changes.items():
         setattr(conversation, field, value)

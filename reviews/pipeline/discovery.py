@@ -16,7 +16,8 @@ from django.db.models import Q
 
 from genesys.clock import Clock
 from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
-from reviews.pipeline.rows import now_of
+from reviews.pipeline.names import NameResolver
+from reviews.pipeline.rows import now_of, transcript_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +103,16 @@ def agent_user_id(conversation: dict) -> str | None:
     return None
 
 
-class _Lookups:
-    """get_or_create for Queue/Agent/Division, cached for one discovery run."""
+_NAME_KINDS = {Queue: "queue", Agent: "agent"}
 
-    def __init__(self) -> None:
+
+class Lookups:
+    """get_or_create for Queue/Agent/Division, cached for one discovery run; unnamed queues and agents are
+    handed to the run's NameResolver (when there is one)."""
+
+    def __init__(self, names: NameResolver | None = None) -> None:
         self._cache: dict[tuple[type, str], int] = {}
+        self.names = names
 
     def pk(self, model, genesys_id: str | None) -> int | None:
         if not genesys_id:
@@ -119,10 +125,12 @@ class _Lookups:
             except IntegrityError:  # created concurrently by another worker
                 obj = model.objects.get(genesys_id=genesys_id)
             self._cache[key] = obj.pk
+            if self.names is not None and model in _NAME_KINDS:
+                self.names.note(_NAME_KINDS[model], genesys_id, obj.name)
         return self._cache[key]
 
 
-def descriptive_fields(conversation: dict, lookups: _Lookups) -> dict:
+def descriptive_fields(conversation: dict, lookups: Lookups) -> dict:
     division_ids = conversation.get("divisionIds") or []
     return {
         "started_at": parse_time(conversation.get("conversationStart")),
@@ -144,15 +152,15 @@ def first_attempt_at(*, ended_at: datetime | None, now: datetime) -> datetime:
     return max(now, ended_at + timedelta(seconds=settings.TRANSCRIPT_POLL_BASE_SECONDS))
 
 
-def upsert_conversation(conversation: dict, *, now: datetime, lookups: _Lookups | None = None) -> bool:
+def upsert_conversation(conversation: dict, *, now: datetime, lookups: Lookups | None = None) -> bool:
     """Create or refresh one row from an analytics conversation; True when it was created."""
-    lookups = lookups or _Lookups()
+    lookups = lookups or Lookups()
     genesys_id = conversation["conversationId"]
     fields = descriptive_fields(conversation, lookups)
     existing = Conversation.objects.filter(genesys_id=genesys_id).first()
     if existing is None:
         ended_at = fields["ended_at"]
-        deadline = ended_at + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS) if ended_at else None
+        deadline = transcript_deadline(ended_at=ended_at, now=now) if ended_at else None
         try:
             with transaction.atomic():
                 Conversation.objects.create(
@@ -171,7 +179,7 @@ def upsert_conversation(conversation: dict, *, now: datetime, lookups: _Lookups 
         # A row made by the process endpoint before analytics knew it: now it can be polled properly.
         changed.update(
             state=Conversation.State.AWAITING_TRANSCRIPT,
-            deadline_at=fields["ended_at"] + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS),
+            deadline_at=transcript_deadline(ended_at=fields["ended_at"], now=now),
         )
     if changed:
         Conversation.objects.filter(pk=existing.pk).update(**changed)
@@ -181,12 +189,15 @@ def upsert_conversation(conversation: dict, *, now: datetime, lookups: _Lookups 
 def discover(*, client, start: datetime, end: datetime, now: datetime) -> DiscoveryResult:
     """Upsert every ended, recorded voice conversation Genesys lists for [start, end)."""
     found = created = 0
-    lookups = _Lookups()
+    names = NameResolver(client)
+    lookups = Lookups(names)
     for conversation in client.query_conversation_details(start=start, end=end):
         if not conversation.get("conversationId") or not conversation.get("conversationEnd"):
             continue
         found += 1
         created += upsert_conversation(conversation, now=now, lookups=lookups)
+        names.flush(full_only=True)  # a full look-up's worth (100 ids) goes out as soon as it is there
+    names.flush()  # then the rest: about one call per kind per run, none once every name is known
     logger.info("discovery %s..%s found=%d created=%d", start.isoformat(), end.isoformat(), found, created)
     return DiscoveryResult(found=found, created=created, start=start, end=end)
 

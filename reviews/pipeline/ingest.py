@@ -12,7 +12,7 @@ import bisect
 import logging
 import statistics
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -42,6 +42,8 @@ State = Conversation.State
 
 UTTERANCE_BATCH = 500
 CUSTOMER_PURPOSE = "customer"
+# A document cannot be written before its call ended; allow this much clock skew before distrusting Last-Modified.
+LAST_MODIFIED_SKEW = timedelta(minutes=1)
 
 
 class Outcome(StrEnum):
@@ -69,6 +71,7 @@ class Downloaded:
     etag: str
     seconds: float
     recording_ids: list[str]
+    last_modified: datetime | None = None  # S3 Last-Modified: when Genesys wrote the document
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,11 @@ def ingest_conversation(
         return IngestResult(Outcome.NOT_YET)
     if conversation.state != State.STORED and not set_state(conversation, token=token, state=State.DOWNLOADING):
         return IngestResult(Outcome.LEASE_LOST)
-    available_at = available_at or now_of(clock)
     downloaded = download_transcript(
         client=client, conversation=conversation, communication_id=communication_id, urls=urls
+    )
+    available_at = genesys_available_at(
+        seen_at=available_at or now_of(clock), last_modified=downloaded.last_modified, ended_at=conversation.ended_at
     )
     existing = Transcript.objects.filter(conversation=conversation, communication_id=communication_id).first()
     if existing is not None and existing.sha256 == downloaded.sha256:
@@ -157,7 +162,25 @@ def download_transcript(*, client, conversation: Conversation, communication_id:
         etag=result.etag or "",
         seconds=result.seconds,
         recording_ids=[u["recordingId"] for u in urls if u.get("recordingId")],
+        last_modified=result.last_modified,
     )
+
+
+def genesys_available_at(*, seen_at: datetime, last_modified: datetime | None, ended_at: datetime | None) -> datetime:
+    """When the transcript became available in Genesys: the document's Last-Modified when it is plausible,
+    else when we first saw it. A backfill sees yesterday's transcripts hours late; Last-Modified does not.
+
+    Last-Modified is ignored when it lies after we saw the document (clock skew or a rewrite) or before the
+    call ended (minus LAST_MODIFIED_SKEW); within the skew allowance it is clamped to the call's end, so the
+    availability latency is never negative and first_available_at never exceeds the stored time.
+    """
+    if last_modified is None or last_modified > seen_at:
+        return seen_at
+    if ended_at is not None:
+        if last_modified < ended_at - LAST_MODIFIED_SKEW:
+            return seen_at
+        last_modified = max(last_modified, ended_at)
+    return min(seen_at, last_modified)
 
 
 def mark_stored(conversation: Conversation, *, token: str, available_at: datetime | None) -> bool:
@@ -214,7 +237,7 @@ def store_transcript(
         transcript.save()
         if record_transcript_version is not None:
             record_transcript_version(transcript, clock=clock)
-        if not mark_stored(locked, token=token, available_at=available_at):
+        if not mark_stored(locked, token=token, available_at=transcript.first_available_at):
             raise _Abort(Outcome.LEASE_LOST)
         if observe_transcript_stored is not None:
             transaction.on_commit(lambda: observe_transcript_stored(transcript))
@@ -244,11 +267,8 @@ def _transcript_row(
         "size_bytes": downloaded.size,
         "etag": downloaded.etag[:200],
         "raw_path": downloaded.raw_path,
-        "first_available_at": available_at,
         "stored_at": stored_at,
         "download_seconds": downloaded.seconds,
-        "availability_latency_ms": _milliseconds_between(available_at, conversation.ended_at),
-        "store_latency_ms": max(_milliseconds_between(stored_at, available_at) or 0, 0),
         "redaction_status": Transcript.RedactionStatus.NO_MARKERS,
     }
     existing = (
@@ -256,11 +276,18 @@ def _transcript_row(
         .filter(conversation=conversation, communication_id=communication_id)
         .first()
     )
+    if existing is not None and existing.first_available_at is not None:
+        # A new version keeps the moment the communication's transcript first became available.
+        available_at = min(existing.first_available_at, available_at)
+    fields.update(
+        first_available_at=available_at,
+        availability_latency_ms=_milliseconds_between(available_at, conversation.ended_at),
+        store_latency_ms=max(_milliseconds_between(stored_at, available_at) or 0, 0),
+    )
     if existing is not None:
         # A new version of a document we hold: it replaces the old rows; the outbox gets a new version key.
         existing.utterances.all().delete()
         existing.findings.all().delete()
-        fields["first_available_at"] = existing.first_available_at or available_at
         for name, value in fields.items():
             setattr(existing, name, value)
         existing.save()

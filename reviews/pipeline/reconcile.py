@@ -14,7 +14,8 @@ from django.conf import settings
 
 from genesys.clock import Clock
 from reviews.models import Conversation, ReconciliationRun
-from reviews.pipeline.discovery import upsert_conversation
+from reviews.pipeline.discovery import Lookups, upsert_conversation
+from reviews.pipeline.names import NameResolver
 from reviews.pipeline.requeue import retry_conversation
 from reviews.pipeline.rows import now_of, safe_error
 
@@ -31,6 +32,8 @@ def reconcile(*, client, clock: Clock, since: datetime, until: datetime) -> Reco
     errors: list[str] = []
     try:
         listed: set[str] = set()
+        names = NameResolver(client)
+        lookups = Lookups(names)
         for conversation in client.query_conversation_details(start=since, end=until):
             genesys_id = conversation.get("conversationId")
             if not genesys_id or not conversation.get("conversationEnd"):
@@ -40,12 +43,13 @@ def reconcile(*, client, clock: Clock, since: datetime, until: datetime) -> Reco
                 continue
             detected += 1
             try:
-                upsert_conversation(conversation, now=now)
+                upsert_conversation(conversation, now=now, lookups=lookups)
                 recovered += 1
             except Exception as exc:  # one malformed conversation must not stop the run
                 failed += 1
                 errors.append(f"{genesys_id}: {type(exc).__name__}")
                 logger.exception("reconcile could not create conversation=%s", genesys_id)
+        names.flush()  # queues/agents first met by a recovered conversation
         stuck = Conversation.objects.filter(
             state=Conversation.State.FAILED, started_at__gte=since, started_at__lt=until
         )

@@ -163,6 +163,15 @@ def needs_audio(conversation: Conversation) -> bool:
     return conversation.state == State.DOWNLOADING and conversation.needs_manual_review
 
 
+def transcript_deadline(*, ended_at: datetime, now: datetime) -> datetime:
+    """When to stop waiting for a transcript and fetch the audio instead.
+
+    Counted from the call's end, or from when we learnt of the call if that is later: a backfill
+    of last week's calls still gives Genesys the whole window before giving up on a transcript.
+    """
+    return max(ended_at, now) + timedelta(seconds=settings.TRANSCRIPT_DEADLINE_SECONDS)
+
+
 def deadline_passed(conversation: Conversation, *, now: datetime) -> bool:
     return conversation.deadline_at is not None and conversation.deadline_at <= now
 

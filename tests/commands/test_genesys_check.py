@@ -31,7 +31,29 @@ def run_check() -> tuple[str, CommandError | None]:
     return out.getvalue(), None
 
 
-def add_permitted_endpoints(rsps, *, metadata_status=200):
+def add_directory_endpoints(rsps, *, denied=False):
+    denials = {
+        "routing/queues": "routing:queue:view",
+        "users": "directory:user:view",
+    }
+    for path, permission in denials.items():
+        if denied:
+            rsps.add(
+                responses.GET,
+                f"{API}/api/v2/{path}",
+                status=403,
+                headers={"ININ-Correlation-Id": f"ctx-{path}"},
+                json={
+                    "message": f"You must have all of the following permissions assigned: [{permission}]",
+                    "code": "missing.permissions",
+                    "status": 403,
+                },
+            )
+        else:
+            rsps.add(responses.GET, f"{API}/api/v2/{path}", json={"entities": [], "pageSize": 100, "total": 0})
+
+
+def add_permitted_endpoints(rsps, *, metadata_status=200, directory_denied=False):
     rsps.add(responses.POST, f"{LOGIN}/oauth/token", json={"access_token": "t", "expires_in": 86399})
     rsps.add(
         responses.POST,
@@ -76,6 +98,7 @@ def add_permitted_endpoints(rsps, *, metadata_status=200):
         status=404,
         json={"code": "not.found"},
     )
+    add_directory_endpoints(rsps, denied=directory_denied)
 
 
 def test_it_passes_when_login_and_every_permission_work():
@@ -84,7 +107,7 @@ def test_it_passes_when_login_and_every_permission_work():
         output, error = run_check()
     assert error is None, output
     assert "FAIL" not in output
-    assert output.count("PASS") == 6
+    assert output.count("PASS") == 8
     assert "404" in output  # the transcript URL probe passes on 404
     assert "All required Genesys checks passed" in output
 
@@ -101,7 +124,7 @@ def test_it_explains_wrong_credentials_and_exits_non_zero():
     assert error is not None and "login" in str(error)
     login_line = next(line for line in output.splitlines() if line.startswith("login"))
     assert "FAIL" in login_line and "Check GENESYS_CLIENT_ID/SECRET" in login_line
-    assert output.count("SKIP") == 5
+    assert output.count("SKIP") == 7
     assert SECRET not in output and SECRET not in str(error)
 
 
@@ -122,3 +145,51 @@ def test_it_names_a_missing_permission():
     assert error is not None and "recording metadata" in str(error)
     line = next(line for line in output.splitlines() if line.startswith("recording metadata"))
     assert "FAIL" in line and "Add permission recording:recording:view to the OAuth client's role" in line
+
+
+def test_it_warns_but_passes_without_the_optional_directory_permissions():
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps, directory_denied=True)
+        output, error = run_check()
+    assert error is None, output
+    assert "FAIL" not in output and "All required Genesys checks passed" in output
+    queues = next(line for line in output.splitlines() if line.startswith("queue names"))
+    agents = next(line for line in output.splitlines() if line.startswith("agent names"))
+    assert "WARN" in queues and "Add permission routing:queue:view to the OAuth client's role" in queues
+    assert "optional; without it queues and their divisions show as ids" in queues
+    assert "WARN" in agents and "Add permission directory:user:view to the OAuth client's role" in agents
+    assert "optional; without it agents show as ids" in agents
+
+
+def test_it_probes_the_directory_with_the_queue_and_agent_it_found():
+    from urllib.parse import parse_qs, urlsplit
+
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps)
+        rsps.replace(
+            responses.POST,
+            f"{API}/api/v2/analytics/conversations/details/query",
+            json={
+                "totalHits": 1,
+                "conversations": [
+                    {
+                        "conversationId": "conv-1",
+                        "participants": [
+                            {"purpose": "customer", "sessions": [{"mediaType": "voice", "sessionId": "comm-1"}]},
+                            {
+                                "purpose": "agent",
+                                "userId": "user-1",
+                                "sessions": [
+                                    {"mediaType": "voice", "sessionId": "comm-2", "segments": [{"queueId": "queue-1"}]}
+                                ],
+                            },
+                        ],
+                    }
+                ],
+            },
+        )
+        output, error = run_check()
+        sent = {urlsplit(c.request.url).path: parse_qs(urlsplit(c.request.url).query) for c in rsps.calls}
+    assert error is None, output
+    assert sent["/api/v2/routing/queues"]["id"] == ["queue-1"]
+    assert sent["/api/v2/users"]["id"] == ["user-1"]

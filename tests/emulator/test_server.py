@@ -271,6 +271,20 @@ def test_it_serves_the_exact_document_with_strong_etag_and_ranges(api, dataset, 
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(expected)) and not head.content
 
 
+def test_it_sends_last_modified_as_the_transcript_ready_time_on_200_206_and_head(api, dataset, emulator):
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    conv = ready_conversation(dataset, emulator)
+    ready_at = datetime.fromtimestamp(emulator.transcript_ready_at(conv), UTC).replace(microsecond=0)
+    url = transcript_url(api, conv)
+    responses = [requests.get(url), requests.get(url, headers={"Range": "bytes=10-99"}), requests.head(url)]
+    assert [r.status_code for r in responses] == [200, 206, 200]
+    for response in responses:
+        assert parsedate_to_datetime(response.headers["Last-Modified"]) == ready_at
+        assert response.headers["Last-Modified"].endswith(" GMT")
+
+
 def test_it_rejects_a_bearer_header_on_presigned_urls(api, dataset, emulator):
     url = transcript_url(api, ready_conversation(dataset, emulator))
     response = requests.get(url, headers={"Authorization": api.headers["Authorization"]})
@@ -375,6 +389,28 @@ def test_it_looks_up_queue_and_user_names_in_bulk(api, dataset):
     user_ids = ",".join(u["id"] for u in dataset.users[:3])  # the SDK joins lists with commas
     users = api.get(f"{api.base_url}/api/v2/users", params={"id": user_ids}).json()
     assert {u["name"] for u in users["entities"]} == {u["name"] for u in dataset.users[:3]}
+
+
+def test_it_accepts_repeated_id_params_like_the_real_api_and_omits_unknown_ids(api, dataset):
+    user_ids = [u["id"] for u in dataset.users[:3]]
+    users = api.get(f"{api.base_url}/api/v2/users", params={"id": [*user_ids, "unknown-id"], "pageSize": 100}).json()
+    assert sorted(u["id"] for u in users["entities"]) == sorted(user_ids)
+    queue = dataset.queues[2]
+    queues = api.get(f"{api.base_url}/api/v2/routing/queues", params={"id": [queue["id"]], "pageSize": 100}).json()
+    assert [(q["id"], q["name"], q["division"]["id"]) for q in queues["entities"]] == [
+        (queue["id"], queue["name"], queue["division_id"])
+    ]
+
+
+def test_it_refuses_directory_look_ups_without_their_permissions(dataset, clock):
+    emulator = make_emulator(dataset, clock, denied_permissions={"routing:queue:view", "directory:user:view"})
+    with emulator.serve() as base_url:
+        api = api_session(base_url)
+        queues = api.get(f"{base_url}/api/v2/routing/queues", params={"id": [dataset.queues[0]["id"]]})
+        users = api.get(f"{base_url}/api/v2/users", params={"id": [dataset.users[0]["id"]]})
+        assert queues.status_code == 403 and "routing:queue:view" in queues.json()["message"]
+        assert users.status_code == 403 and "directory:user:view" in users.json()["message"]
+        assert queues.headers["ININ-Correlation-Id"] and queues.json()["contextId"]
 
 
 def test_it_rate_limits_per_token_in_a_fixed_window(dataset, clock):

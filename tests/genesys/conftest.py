@@ -130,13 +130,14 @@ class FakeS3:
                         "Content-Range": f"bytes {first}-{len(body) - 1}/{len(body)}",
                         "ETag": etag,
                         "Content-Type": "application/json",
+                        "Last-Modified": behaviour.get("last_modified"),
                     }
                     self._send(206, part, headers, drop_after=behaviour.get("drop_after"))
                     return
                 self._send(
                     200,
                     body,
-                    {"ETag": etag, "Content-Type": "application/json"},
+                    {"ETag": etag, "Content-Type": "application/json", "Last-Modified": behaviour.get("last_modified")},
                     drop_after=behaviour.get("drop_after"),
                     length_extra=behaviour.get("length_extra", 0),
                 )

@@ -366,3 +366,60 @@ def test_it_adapts_to_rate_limit_headers(mocked, gx, make_client):
     client.get_batch_download("j")
     assert client.rate_limiter.allowed_per_minute == 180
     assert client.rate_limiter.capacity == pytest.approx(162)
+
+
+def test_it_looks_up_queues_and_users_with_repeated_id_params_in_chunks_of_100(mocked, gx, make_client):
+    from urllib.parse import parse_qs, urlsplit
+
+    gx.add_token(mocked)
+    queues_url = f"{gx.API}/api/v2/routing/queues"
+    mocked.add(
+        responses.GET,
+        queues_url,
+        json={"entities": [{"id": "q1", "name": "Billing", "division": {"id": "d1", "name": "Home"}}]},
+    )
+    mocked.add(responses.GET, queues_url, json={"entities": [{"id": "q150", "name": "Sales"}]})
+    mocked.add(responses.GET, f"{gx.API}/api/v2/users", json={"entities": [{"id": "u1", "name": "Ada"}, {}]})
+    events = []
+    client = make_client(on_request=events.append)
+
+    queue_ids = [f"q{i}" for i in range(150)] + ["q1", ""]
+    queues = client.get_queues(queue_ids)
+    users = client.get_users(["u1", "u2"])
+
+    assert [q["id"] for q in queues] == ["q1", "q150"]
+    assert queues[0]["division"] == {"id": "d1", "name": "Home"}
+    assert users == [{"id": "u1", "name": "Ada"}]
+    sent = [parse_qs(urlsplit(c.request.url).query) for c in api_calls(mocked, "/routing/queues")]
+    assert [len(q["id"]) for q in sent] == [100, 50]  # repeated id=…&id=…, never more than 100
+    assert sent[0]["id"][:2] == ["q0", "q1"] and sent[0]["pageSize"] == ["100"]
+    user_query = parse_qs(urlsplit(api_calls(mocked, "/users")[0].request.url).query)
+    assert user_query["id"] == ["u1", "u2"]
+    assert user_query["state"] == ["any"]  # agents who have since left still get their names
+    assert [e.endpoint for e in events if e.endpoint != "oauth.token"] == ["routing.queues"] * 2 + ["users.list"]
+    assert client.stats.api_calls == 3
+
+
+def test_it_makes_no_lookup_call_without_ids(mocked, gx, make_client):
+    client = make_client()
+    assert client.get_queues([]) == [] and client.get_users([""]) == []
+    assert client.stats.api_calls == 0
+
+
+def test_it_raises_permission_denied_for_a_lookup_without_the_permission(mocked, gx, make_client):
+    gx.add_token(mocked)
+    mocked.add(
+        responses.GET,
+        f"{gx.API}/api/v2/users",
+        status=403,
+        json={
+            "message": "You must have all of the following permissions assigned: [directory:user:view]",
+            "code": "missing.permissions",
+            "status": 403,
+            "contextId": "ctx-403",
+        },
+    )
+    client = make_client()
+    with pytest.raises(PermissionDeniedError) as raised:
+        client.get_users(["u1"])
+    assert raised.value.missing_permissions == ["directory:user:view"]

@@ -166,3 +166,40 @@ def test_it_counts_downloads_in_client_stats_not_api_calls(fake_s3, dest, make_c
     assert client.stats.bytes_downloaded == len(BODY)
     assert [e.endpoint for e in events] == ["s3.download", "s3.download"]
     assert client.stats.by_endpoint[("s3.download", 206)] == 1
+
+
+def test_it_reports_last_modified_as_an_aware_utc_datetime(fake_s3, dest, clock):
+    from datetime import UTC, datetime
+
+    s3 = fake_s3(BODY)
+    s3.plan = [{"last_modified": "Mon, 04 May 2026 11:02:03 GMT"}]
+    result = download(s3.url, dest, clock)
+    assert result.last_modified == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
+
+
+def test_it_keeps_last_modified_across_a_resume(fake_s3, dest, clock):
+    from datetime import UTC, datetime
+
+    s3 = fake_s3(BODY)
+    s3.plan = [{"drop_after": 140_000, "last_modified": "Mon, 04 May 2026 11:02:03 GMT"}, {}]
+    result = download(s3.url, dest, clock)
+    assert result.resumes == 1 and result.sha256 == SHA
+    assert result.last_modified == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("header", [None, "", "yesterday-ish", "Mon, 99 Foo 2026 25:61:00 GMT"])
+def test_it_tolerates_a_missing_or_garbled_last_modified(fake_s3, dest, clock, header):
+    s3 = fake_s3(BODY)
+    s3.plan = [{"last_modified": header}]
+    result = download(s3.url, dest, clock)
+    assert result.last_modified is None and result.sha256 == SHA
+
+
+def test_it_parses_http_dates_leniently():
+    from datetime import UTC, datetime
+
+    from genesys.download import parse_http_date
+
+    assert parse_http_date("Mon, 04 May 2026 11:02:03 -0000") == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
+    assert parse_http_date("Mon, 04 May 2026 13:02:03 +0200") == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
+    assert parse_http_date("not a date") is None and parse_http_date(None) is None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.models import Conversation, OutboxMessage, Transcript
+from reviews.models import Agent, Conversation, Division, OutboxMessage, Queue, Transcript
 from reviews.pipeline import run_backfill
 from tests.pipeline.expectations import assert_matches_ground_truth, final_snapshot
 from tests.pipeline.support import WINDOW_END, WINDOW_START, running_world
@@ -18,6 +18,17 @@ def assert_one_429_per_window(times: list[float]) -> None:
     # The emulator's Retry-After is at least 1 s; the shared limiter holds every request until it passes.
     gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
     assert all(gap >= 1.0 for gap in gaps), gaps
+
+
+def assert_names_resolved(dataset) -> None:
+    """The dashboard shows names, not UUIDs: every queue, agent and division met was named."""
+    queues = {q["id"]: q["name"] for q in dataset.queues}
+    users = {u["id"]: u["name"] for u in dataset.users}
+    divisions = {d["id"]: d["name"] for d in dataset.divisions}
+    assert Queue.objects.exists() and Agent.objects.exists()
+    for model, expected in ((Queue, queues), (Agent, users), (Division, divisions)):
+        rows = dict(model.objects.values_list("genesys_id", "name"))
+        assert rows == {genesys_id: expected[genesys_id] for genesys_id in rows}, model.__name__
 
 
 @pytest.mark.slow
@@ -41,6 +52,8 @@ def test_it_backfills_200_conversations_to_their_ground_truth():
         assert emulator_calls / stored <= 1.2
         assert_one_429_per_window(world.rate_limited_at)
         assert_matches_ground_truth(world.dataset)
+        assert_names_resolved(world.dataset)
+        assert world.emulator.stats.by_endpoint["routing.queues"] == world.emulator.stats.by_endpoint["users.list"] == 1
         assert summary.leaks_found >= sum(len(c.transcript.leaks) for c in world.conversations() if c.transcript)
 
         before = final_snapshot()

@@ -42,6 +42,7 @@ class Check:
     permission: str
     run: Callable[[], str]
     optional: bool = False
+    without: str = ""  # what an optional check's failure costs, appended to the fix
 
 
 def permission_fix(error: PermissionDeniedError, fallback: str) -> str:
@@ -54,9 +55,10 @@ def outcome_for(check: Check, error: Exception) -> CheckResult:
     if isinstance(error, NotFoundError):
         return CheckResult(check.name, "PASS", "authorised (404 for a probe id)")
     if isinstance(error, PermissionDeniedError):
-        return CheckResult(
-            check.name, failed, f"403 {error.code or ''}".strip(), permission_fix(error, check.permission)
-        )
+        fix = permission_fix(error, check.permission)
+        if check.optional and check.without:
+            fix = f"{fix} (optional; without it {check.without})"
+        return CheckResult(check.name, failed, f"403 {error.code or ''}".strip(), fix)
     if isinstance(error, AuthenticationError):
         return CheckResult(check.name, failed, f"{error.status} {error.code or ''}".strip(), CREDENTIALS_FIX)
     if isinstance(error, TransportError):
@@ -77,6 +79,8 @@ class Probe:
         self.end = now
         self.conversation_id: str | None = None
         self.communication_id: str | None = None
+        self.queue_id: str | None = None
+        self.user_id: str | None = None
 
     def analytics(self) -> str:
         first = next(self.client.query_conversation_details(start=self.start, end=self.end, page_size=1), None)
@@ -84,9 +88,14 @@ class Probe:
             return "authorised; no recorded calls in the last hour"
         self.conversation_id = first.get("conversationId")
         for participant in first.get("participants") or []:
+            if participant.get("purpose") == "agent" and participant.get("userId") and self.user_id is None:
+                self.user_id = participant["userId"]
             for session in participant.get("sessions") or []:
                 if session.get("mediaType") == "voice" and self.communication_id is None:
                     self.communication_id = session.get("sessionId")
+                for segment in session.get("segments") or []:
+                    if segment.get("queueId") and self.queue_id is None:
+                        self.queue_id = segment["queueId"]
         return "authorised; found a recorded call"
 
     def transcript_search(self) -> str:
@@ -112,6 +121,14 @@ class Probe:
         self.client.get_batch_download(PLACEHOLDER_ID)
         return "authorised"
 
+    def queue_names(self) -> str:
+        found = self.client.get_queues([self.queue_id or PLACEHOLDER_ID])
+        return f"authorised; {len(found)} queue name(s) resolved"
+
+    def user_names(self) -> str:
+        found = self.client.get_users([self.user_id or PLACEHOLDER_ID])
+        return f"authorised; {len(found)} agent name(s) resolved"
+
     def checks(self) -> list[Check]:
         return [
             Check("analytics details query", "analytics:conversationDetail:view", self.analytics),
@@ -127,6 +144,20 @@ class Probe:
             ),
             Check("recording metadata", "recording:recording:view", self.recording_metadata),
             Check("batch download status", "recording:recording:view", self.batch_status, optional=True),
+            Check(
+                "queue names",
+                "routing:queue:view",
+                self.queue_names,
+                optional=True,
+                without="queues and their divisions show as ids",
+            ),
+            Check(
+                "agent names",
+                "directory:user:view",
+                self.user_names,
+                optional=True,
+                without="agents show as ids",
+            ),
         ]
 
 
