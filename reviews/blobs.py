@@ -64,3 +64,23 @@ def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := stream.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def remove_abandoned_staging(*, older_than_seconds: float, now: float) -> int:
+    """Delete staging files a killed worker left behind; returns how many were removed.
+
+    No task runs longer than the django-q2 timeout, so a staging file older than that belongs
+    to a process that is gone (its download restarts from scratch when the row is re-claimed).
+    """
+    directory = blob_root() / "tmp"
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        try:
+            if now - path.stat().st_mtime > older_than_seconds:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # finished and promoted meanwhile
+            continue
+    return removed

@@ -10,17 +10,13 @@ from __future__ import annotations
 from django.conf import settings
 
 from genesys.clock import SYSTEM_CLOCK
-from reviews import pipeline
+from reviews import blobs, pipeline
+from reviews.compliance.relay import relay_outbox_task  # re-exported so every schedule points into this module
 
 TASK_BUDGET_SHARE = 0.5
 MAX_ROUNDS = 1000
 
-try:  # re-exported so every schedule points into this module
-    from reviews.compliance.relay import relay_outbox_task
-except ImportError:  # pragma: no cover - only while the compliance module is absent
-
-    def relay_outbox_task() -> str:
-        return "compliance relay not installed"
+__all__ = ["advance_conversation_task", "advance_task", "discover_task", "reconcile_task", "relay_outbox_task"]
 
 
 def _client():
@@ -63,4 +59,8 @@ def reconcile_task() -> str:
 
     since, until = scheduled_window(now=now_of(SYSTEM_CLOCK))
     run = pipeline.reconcile(client=_client(), clock=SYSTEM_CLOCK, since=since, until=until)
-    return f"reconcile: detected={run.detected} recovered={run.recovered} failed={run.failed}"
+    swept = blobs.remove_abandoned_staging(older_than_seconds=settings.Q_CLUSTER["retry"], now=SYSTEM_CLOCK.time())
+    return (
+        f"reconcile: detected={run.detected} recovered={run.recovered} failed={run.failed}; "
+        f"removed {swept} abandoned partial downloads"
+    )

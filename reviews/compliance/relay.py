@@ -49,9 +49,16 @@ class RelayResult:
 
 
 def relay_due(*, clock: Clock = SYSTEM_CLOCK, limit: int = 100, rng: random.Random | None = None) -> RelayResult:
-    """One round: deliver up to `limit` due rows. Safe to run in several processes at once."""
+    """One round: deliver up to `limit` due rows. Safe to run in several processes at once.
+
+    Each row is claimed just before its delivery, so a relay killed mid-round strands only the row
+    in flight (until its lease expires), never the rest of the round.
+    """
     counts = {"delivered": 0, "retried": 0, "dead": 0}
-    for message in claim_due(clock=clock, limit=limit):
+    for pk in due_ids(clock=clock, limit=limit):
+        message = claim(pk, clock=clock)
+        if message is None:
+            continue  # another relay took it first
         try:
             outcome = sinks.deliver(message, clock=clock)
         except Exception as exc:  # a sink bug must cost a retry, never the message
@@ -61,25 +68,31 @@ def relay_due(*, clock: Clock = SYSTEM_CLOCK, limit: int = 100, rng: random.Rand
     return RelayResult(**counts)
 
 
-def claim_due(*, clock: Clock, limit: int) -> list[OutboxMessage]:
-    """Take a lease on each due row with a conditional UPDATE; a row another relay claimed first is skipped.
+def due_ids(*, clock: Clock, limit: int) -> list[int]:
+    return list(_due(clock_now(clock)).order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+
+
+def claim(pk: int, *, clock: Clock) -> OutboxMessage | None:
+    """Lease one row with a conditional UPDATE; None when it is no longer due or another relay holds it.
 
     The attempt is counted at claim time, so a relay that keeps crashing mid-delivery still
     dead-letters the row after COMPLIANCE_MAX_ATTEMPTS instead of looping forever.
     """
     now = clock_now(clock)
-    due = _due(now)
-    candidate_ids = list(due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
-    claimed = [
-        pk
-        for pk in candidate_ids
-        if due.filter(pk=pk).update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
-    ]
-    return list(
-        OutboxMessage.objects.filter(pk__in=claimed)
-        .select_related("transcript__conversation")
-        .order_by("next_attempt_at", "id")
+    leased = (
+        _due(now)
+        .filter(pk=pk)
+        .update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
     )
+    if not leased:
+        return None
+    return OutboxMessage.objects.select_related("transcript__conversation").get(pk=pk)
+
+
+def claim_due(*, clock: Clock, limit: int) -> list[OutboxMessage]:
+    """Lease every due row at once (operations tooling and tests); the relay claims one at a time."""
+    claimed = (claim(pk, clock=clock) for pk in due_ids(clock=clock, limit=limit))
+    return [message for message in claimed if message is not None]
 
 
 def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: Clock, rng=None) -> str:
@@ -100,7 +113,12 @@ def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: C
             else f"gave up after {message.attempts} attempts: {outcome.error}"
         )
         changes.update(state=State.DEAD, last_error=reason)
-    OutboxMessage.objects.filter(pk=message.pk).update(**changes)
+    rows = OutboxMessage.objects.filter(pk=message.pk)
+    if verdict != "delivered":
+        # Our lease may have expired and another relay delivered the row meanwhile: a late
+        # retry or dead letter must never overwrite that.
+        rows = rows.exclude(state=State.DELIVERED)
+    rows.update(**changes)
     for field, value in changes.items():
         setattr(message, field, value)
     _log_outcome(message, verdict)

@@ -219,3 +219,40 @@ def test_it_runs_one_round_from_the_command_line(make_transcript, clock, setting
     call_command("compliance_relay", "--once", stdout=out)
 
     assert out.getvalue().strip() == "compliance relay: delivered=1 retried=0 dead=0"
+
+
+def test_it_strands_only_the_row_in_flight_when_the_relay_is_killed(make_transcript, clock, settings, monkeypatch):
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    for _ in range(4):
+        record_transcript_version(make_transcript(), clock=clock)
+    delivered = []
+
+    def deliver_then_die(message, *, clock):
+        if delivered:
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this line runs
+        delivered.append(message.pk)
+        return DeliveryOutcome.delivered(200)
+
+    monkeypatch.setattr("reviews.compliance.relay.sinks.deliver", deliver_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        relay_due(clock=clock)
+
+    leased = OutboxMessage.objects.filter(lease_expires_at__isnull=False)
+    assert leased.count() == 1  # the one being delivered when the relay died
+    assert OutboxMessage.objects.filter(state="pending", lease_expires_at__isnull=True).count() == 2
+
+
+def test_it_never_overwrites_a_delivery_with_a_late_failure(make_transcript, clock, settings, monkeypatch):
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    (message,) = record_transcript_version(make_transcript(), clock=clock)
+
+    def slow_failure(stale, *, clock):
+        # While this relay waited, its lease expired and another relay delivered the row.
+        OutboxMessage.objects.filter(pk=stale.pk).update(state="delivered", lease_expires_at=None)
+        return DeliveryOutcome.permanent("late answer from a receiver", status=400)
+
+    monkeypatch.setattr("reviews.compliance.relay.sinks.deliver", slow_failure)
+    relay_due(clock=clock)
+
+    message.refresh_from_db()
+    assert message.state == "delivered"
