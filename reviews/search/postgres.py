@@ -16,6 +16,11 @@ CONFIG = "english"
 HEADLINE_OPTIONS = (
     f'StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
 )
+LT_PLACEHOLDER, GT_PLACEHOLDER = "\ue000", "\ue001"
+
+
+def restore_angle_brackets(headline: str) -> str:
+    return headline.replace(LT_PLACEHOLDER, "<").replace(GT_PLACEHOLDER, ">")
 
 
 def _term_sql(term: Term) -> tuple[str, list]:
@@ -67,7 +72,12 @@ class PostgresBackend:
         # ts_headline re-parses the original text (slow), so it runs only for the page's rows.
         if not ids:
             return {}
-        sql = f"SELECT id, ts_headline('{CONFIG}', text, %s::tsquery, %s) FROM reviews_utterance WHERE id = ANY(%s)"
+        # ts_headline drops anything that parses as an HTML tag; hide angle brackets in private-use
+        # characters so a supervisor still sees what was said (escaping happens later, in snippets.py).
+        sql = (
+            f"SELECT id, ts_headline('{CONFIG}', replace(replace(text, '<', %s), '>', %s), %s::tsquery, %s) "
+            "FROM reviews_utterance WHERE id = ANY(%s)"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [compiled, HEADLINE_OPTIONS, list(ids)])
-            return dict(cursor.fetchall())
+            cursor.execute(sql, [LT_PLACEHOLDER, GT_PLACEHOLDER, compiled, HEADLINE_OPTIONS, list(ids)])
+            return {pk: restore_angle_brackets(headline) for pk, headline in cursor.fetchall()}

@@ -111,24 +111,29 @@ def log_in(page, username: str) -> None:
     page.wait_for_url("**/search/**")
 
 
-def a_phrase_said_in_a_call_with_audio() -> tuple[Utterance, str]:
-    """Three consecutive words from an utterance of a conversation that has a recording or transcript."""
-    for utterance in Utterance.objects.filter(speaker="internal").order_by("conversation__started_at", "index"):
-        words = [w for w in utterance.text.lower().replace(",", "").replace(".", "").split() if w.isalpha()]
-        if len(words) >= 4 and utterance.start_ms > 0:
-            return utterance, " ".join(words[1:4])
-    raise AssertionError("the ingested data has no utterance with four plain words")
+def a_phrase_said_by_an_agent() -> tuple[Utterance, str]:
+    """Three consecutive content words (no stop words, which PostgreSQL does not highlight)."""
+    for utterance in Utterance.objects.filter(participant_purpose="agent").order_by(
+        "conversation__started_at", "index"
+    ):
+        words = [w.strip(",.?!") for w in utterance.text.lower().split()]
+        for first in range(len(words) - 2):
+            window = words[first : first + 3]
+            if all(w.isalpha() and len(w) >= 4 for w in window):
+                return utterance, " ".join(window)
+    raise AssertionError("the ingested data has no agent utterance with three content words in a row")
 
 
 def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
-    _utterance, phrase = a_phrase_said_in_a_call_with_audio()
+    _utterance, phrase = a_phrase_said_by_an_agent()
 
     log_in(page, "sam")
     page.fill("input[name=q]", f'"{phrase}"')
     page.click(".querybar button[type=submit]")
     page.wait_for_selector(".hit-group mark")
     assert "q=" in page.url  # the URL reflects the query, so it can be shared and the back button works
-    assert phrase.split()[0] in page.inner_text(".hit-group mark").lower()
+    marked = page.inner_text(".hit-group mark").lower()
+    assert any(word in marked for word in phrase.split())
     screenshot(page, "search")
 
     hit_link = page.locator('.hit-group a[href*="?t="]').first
@@ -143,15 +148,24 @@ def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
     page.wait_for_selector("#turns")
     hit_turn = page.locator(f"#u-{utterance.pk}")
     assert "playing" in (hit_turn.get_attribute("class") or ""), "the search hit's turn is highlighted on arrival"
-    assert phrase.split()[0] in hit_turn.inner_text().lower()
+    assert phrase.split()[0] in hit_turn.inner_text().lower()  # the turn that was found, not a neighbour
 
     page.wait_for_function("document.getElementById('player').readyState >= 1")
-    other = Utterance.objects.filter(conversation=conversation, start_ms__gt=utterance.start_ms + 2000).first()
-    target_ms = other.start_ms if other else utterance.start_ms
-    page.click(f"#u-{other.pk if other else utterance.pk} button.seek")
-    page.wait_for_function(
-        f"Math.abs(document.getElementById('player').currentTime * 1000 - {target_ms}) < 1500", timeout=10_000
+    audio_ms = page.evaluate("document.getElementById('player').duration") * 1000
+    position_ms = page.evaluate("document.getElementById('player').currentTime") * 1000
+    # A turn the audio covers, well away from where the player is now, so a seek is unmistakable.
+    target = (
+        Utterance.objects.filter(conversation=conversation, start_ms__lt=audio_ms - 1000)
+        .exclude(start_ms__range=(position_ms - 5000, position_ms + 5000))
+        .order_by("-start_ms")
+        .first()
     )
+    assert target is not None, "the recording is too short to show a seek"
+    page.click(f"#u-{target.pk} button.seek")
+    page.wait_for_function(
+        f"Math.abs(document.getElementById('player').currentTime * 1000 - {target.start_ms}) < 1500", timeout=10_000
+    )
+    assert "playing" in (page.locator(f"#u-{target.pk}").get_attribute("class") or "")
     screenshot(page, "review")
 
     # The workflow goes new -> in review -> reviewed; each step swaps the panel in place.
