@@ -55,6 +55,7 @@ def relay_due(*, clock: Clock = SYSTEM_CLOCK, limit: int = 100, rng: random.Rand
     in flight (until its lease expires), never the rest of the round.
     """
     counts = {"delivered": 0, "retried": 0, "dead": 0}
+    woken: set[str] = set()
     for pk in due_ids(clock=clock, limit=limit):
         message = claim(pk, clock=clock)
         if message is None:
@@ -64,8 +65,42 @@ def relay_due(*, clock: Clock = SYSTEM_CLOCK, limit: int = 100, rng: random.Rand
         except Exception as exc:  # a sink bug must cost a retry, never the message
             logger.exception("compliance sink raised", extra={"sink": message.sink})
             outcome = DeliveryOutcome.retry(f"sink raised {type(exc).__name__}: {exc}")
-        counts[record_outcome(message, outcome, clock=clock, rng=rng)] += 1
+        verdict = record_outcome(message, outcome, clock=clock, rng=rng)
+        counts[verdict] += 1
+        if verdict == "delivered" and message.sink not in woken:
+            woken.add(message.sink)
+            wake_sink(message.sink, clock=clock, limit=limit)
     return RelayResult(**counts)
+
+
+def wake_sink(sink: str, *, clock: Clock, limit: int) -> int:
+    """The sink just confirmed a delivery: make up to `limit` of its rows waiting on backoff due now.
+
+    Each failed row waits its own jittered backoff (up to COMPLIANCE_RETRY_MAX_SECONDS), so after an
+    outage the backlog would otherwise trickle out over many minutes although the sink is back. Only
+    next_attempt_at moves: attempts stay counted, so dead-letter semantics are unchanged. The relay
+    calls this at most once per sink per round and wakes at most one round's worth (`limit`) of rows,
+    so a flapping sink costs at most one extra round of attempts, never a stampede of the whole backlog.
+    Returns the number of rows made due.
+    """
+    now = clock_now(clock)
+    waiting = (
+        OutboxMessage.objects.filter(state=State.PENDING, sink=sink, next_attempt_at__gt=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .order_by("next_attempt_at", "id")
+    )
+    pks = list(waiting.values_list("id", flat=True)[:limit])
+    if not pks:
+        return 0
+    # Re-check the conditions in the UPDATE itself: another relay may have claimed or settled a row meanwhile.
+    woken = (
+        OutboxMessage.objects.filter(pk__in=pks, state=State.PENDING, next_attempt_at__gt=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(next_attempt_at=now)
+    )
+    if woken:
+        logger.info("compliance sink %s recovered: %s waiting rows made due now", sink, woken, extra={"sink": sink})
+    return woken
 
 
 def due_ids(*, clock: Clock, limit: int) -> list[int]:

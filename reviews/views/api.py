@@ -17,6 +17,7 @@ from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFin
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
 from reviews.search.query import MAX_QUERY_CHARS
+from reviews.transcript_metrics import METRIC_KEYS
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -37,20 +38,7 @@ SEARCH_FIELDS = {
     "confidenceMax",
     "reviewStatus",
 }
-METRIC_FIELDS = (
-    "utterance_count",
-    "word_count",
-    "speaker_count",
-    "confidence_mean",
-    "confidence_median",
-    "low_confidence_share",
-    "phrase_stability_mean",
-    "talk_ms_internal",
-    "talk_ms_external",
-    "availability_latency_ms",
-    "store_latency_ms",
-    "download_seconds",
-)
+METRIC_FIELDS = (*METRIC_KEYS, "availability_latency_ms", "store_latency_ms", "download_seconds")
 
 
 @api_view(methods=["POST"])

@@ -6,11 +6,15 @@ retry: a transient failure, try again later with backoff; permanent: retrying ca
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Literal
 
 from genesys.clock import SYSTEM_CLOCK, Clock
+from reviews import blobs
+from reviews.compliance.payload import file_stem, partition_path, payload_bytes
 
 SINK_NAMES = ("filesystem", "webhook", "s3")
 
@@ -40,3 +44,34 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     # Imported on use: boto3 and requests load only in processes that deliver to those sinks.
     sink = import_module(f"reviews.compliance.sinks.{message.sink}")
     return sink.deliver(message, clock=clock)
+
+
+@dataclass(frozen=True)
+class ArchivePlan:
+    """What an archive sink stores for one transcript version: metadata JSON and the raw document."""
+
+    stem: str  # "<UTC partition>/<file stem>", shared by both files
+    metadata: bytes
+    metadata_sha256: str
+    document: Path
+    document_sha256: str
+
+
+def archive_plan(message) -> ArchivePlan | DeliveryOutcome:
+    """The files to archive for `message`, or a permanent outcome when they cannot exist."""
+    payload = message.payload
+    try:
+        stem = f"{partition_path(payload)}/{file_stem(payload)}"
+    except ValueError as exc:
+        return DeliveryOutcome.permanent(str(exc))
+    document = blobs.absolute_path(message.transcript.raw_path)
+    if not document.is_file():
+        return DeliveryOutcome.permanent(f"raw document {document} is missing from the blob store")
+    metadata = payload_bytes(payload)
+    return ArchivePlan(
+        stem=stem,
+        metadata=metadata,
+        metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+        document=document,
+        document_sha256=payload["document"]["sha256"],
+    )

@@ -23,8 +23,8 @@ from django.conf import settings
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews import blobs
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.payload import file_stem, iso_utc, partition_path, payload_bytes
-from reviews.compliance.sinks import DeliveryOutcome
+from reviews.compliance.payload import iso_utc
+from reviews.compliance.sinks import DeliveryOutcome, archive_plan
 
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = "manifest.lock"
@@ -53,20 +53,14 @@ def archive_root() -> Path:
 
 def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     root = archive_root()
-    payload = message.payload
-    try:
-        folder = f"{partition_path(payload)}/{file_stem(payload)}"
-    except ValueError as exc:
-        return DeliveryOutcome.permanent(str(exc))
-    source = blobs.absolute_path(message.transcript.raw_path)
-    if not source.is_file():
-        return DeliveryOutcome.permanent(f"raw document {source} is missing from the blob store")
-    metadata = payload_bytes(payload)
+    plan = archive_plan(message)
+    if isinstance(plan, DeliveryOutcome):
+        return plan
     try:
         files = [
-            write_once(root, f"{folder}.json", [metadata], expected_sha256=hashlib.sha256(metadata).hexdigest()),
+            write_once(root, f"{plan.stem}.json", [plan.metadata], expected_sha256=plan.metadata_sha256),
             write_once(
-                root, f"{folder}.transcript.json", _read_chunks(source), expected_sha256=payload["document"]["sha256"]
+                root, f"{plan.stem}.transcript.json", _read_chunks(plan.document), expected_sha256=plan.document_sha256
             ),
         ]
         append_to_manifest(

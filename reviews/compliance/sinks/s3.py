@@ -8,7 +8,6 @@ alone (no second locked version); a key holding other content is a permanent err
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -19,10 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
 from genesys.clock import SYSTEM_CLOCK, Clock
-from reviews import blobs
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.payload import file_stem, partition_path, payload_bytes
-from reviews.compliance.sinks import DeliveryOutcome
+from reviews.compliance.sinks import DeliveryOutcome, archive_plan
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256: lets a redelivery compare content without a download
 NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
@@ -36,25 +33,15 @@ class ObjectConflict(Exception):
 def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     if not settings.COMPLIANCE_S3_BUCKET:
         return DeliveryOutcome.permanent("COMPLIANCE_S3_BUCKET is not set")
-    payload = message.payload
-    try:
-        key_stem = f"{settings.COMPLIANCE_S3_PREFIX}{partition_path(payload)}/{file_stem(payload)}"
-    except ValueError as exc:
-        return DeliveryOutcome.permanent(str(exc))
-    source = blobs.absolute_path(message.transcript.raw_path)
-    if not source.is_file():
-        return DeliveryOutcome.permanent(f"raw document {source} is missing from the blob store")
-    metadata = payload_bytes(payload)
+    plan = archive_plan(message)
+    if isinstance(plan, DeliveryOutcome):
+        return plan
+    key_stem = f"{settings.COMPLIANCE_S3_PREFIX}{plan.stem}"
     retain_until = clock_now(clock) + timedelta(days=settings.COMPLIANCE_S3_RETENTION_DAYS)
     try:
+        put_once(f"{key_stem}.json", plan.metadata, sha256_hex=plan.metadata_sha256, retain_until=retain_until)
         put_once(
-            f"{key_stem}.json", metadata, sha256_hex=hashlib.sha256(metadata).hexdigest(), retain_until=retain_until
-        )
-        put_once(
-            f"{key_stem}.transcript.json",
-            source,
-            sha256_hex=payload["document"]["sha256"],
-            retain_until=retain_until,
+            f"{key_stem}.transcript.json", plan.document, sha256_hex=plan.document_sha256, retain_until=retain_until
         )
     except ObjectConflict as exc:
         return DeliveryOutcome.permanent(str(exc))
