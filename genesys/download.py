@@ -17,13 +17,16 @@ from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 
 import requests
+import urllib3
 
 from genesys.backoff import full_jitter
 from genesys.clock import SYSTEM_CLOCK, Clock
 from genesys.errors import DownloadError, UrlExpiredError
 
 DOWNLOAD_ENDPOINT = "s3.download"
-CHUNK_SIZE = 64 * 1024
+# Upper bound of one read: read1() returns what has arrived (up to this), so a fast link is read in a few
+# large pieces and the memory held is one piece at most.
+CHUNK_SIZE = 512 * 1024
 MAX_ATTEMPTS = 5  # boto3's num_download_attempts
 MAX_URL_REFRESHES = 3
 BACKOFF_BASE_SECONDS = 0.5
@@ -277,16 +280,26 @@ class _Download:
             self.total = total
 
     def stream(self, response: requests.Response) -> None:
+        """Read the body straight from urllib3 and hash + write each piece as it comes.
+
+        Identity was asked, so there is nothing to decode (decode_content=False skips urllib3's decoder
+        layer), and read1() returns whatever has arrived, up to CHUNK_SIZE: one socket read per piece, no
+        iter_content generator, and a dropped connection loses no byte that reached us. self.received only
+        counts bytes that are both hashed and written, so a resume continues exactly where they stop.
+        """
         self.dest.seek(self.received)
+        raw = response.raw
+        # urllib3 >= 2.3 has read1; an older one only read(n), which may lose a torn piece (still consistent).
+        read = getattr(raw, "read1", None) or raw.read
+        write = self.dest.write
+        update = self.hasher.update
         try:
-            for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
-                if not chunk:
-                    continue
-                self.dest.write(chunk)
-                self.hasher.update(chunk)
+            while chunk := read(CHUNK_SIZE, decode_content=False):
+                write(chunk)
+                update(chunk)
                 self.received += len(chunk)
-        except requests.RequestException as exc:
-            # ChunkedEncodingError, ConnectionError, a read timeout: keep what arrived and resume from it.
+        except (urllib3.exceptions.HTTPError, requests.RequestException) as exc:
+            # IncompleteRead/ProtocolError (short body, reset), a read timeout: keep what arrived and resume.
             raise _Retry(f"connection dropped after {self.received} bytes: {type(exc).__name__}") from None
         if self.total is None:
             self.complete = True

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.management import call_command
 
 from reviews.compliance import outbox_summary, record_transcript_version, relay_due, replay
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.relay import LEASE_SECONDS, claim_due, relay_outbox_task
+from reviews.compliance.relay import LEASE_SECONDS, claim_due, relay_outbox_task, wake_sink
 from reviews.compliance.sinks import DeliveryOutcome
 from reviews.compliance.sinks.webhook import verify_signature
 from reviews.models import OutboxMessage
@@ -256,3 +257,55 @@ def test_it_never_overwrites_a_delivery_with_a_late_failure(make_transcript, clo
 
     message.refresh_from_db()
     assert message.state == "delivered"
+
+
+def test_a_successful_delivery_makes_the_sinks_waiting_rows_due_now(make_transcript, clock, webhook_receiver, settings):
+    settings.COMPLIANCE_SINKS = ["webhook"]
+    settings.COMPLIANCE_MAX_ATTEMPTS = 10
+    settings.COMPLIANCE_RETRY_BASE_SECONDS = 600
+    settings.COMPLIANCE_RETRY_MAX_SECONDS = 3600
+    for _ in range(5):
+        record_transcript_version(make_transcript(), clock=clock)
+    webhook_receiver.status = 503
+    for _ in range(3):  # the outage: every row fails three times and waits up to an hour each
+        relay_due(clock=clock, rng=random.Random(3))
+        clock.advance(3601)
+    assert OutboxMessage.objects.filter(state="pending", attempts=3).count() == 5
+    waits = sorted(OutboxMessage.objects.values_list("next_attempt_at", flat=True))
+    assert waits[0] < waits[-1]  # jittered apart
+
+    webhook_receiver.status = 200  # the receiver is back: the first row whose backoff ends is delivered
+    clock.advance((waits[0] - clock_now(clock)).total_seconds())
+    first = relay_due(clock=clock, rng=random.Random(3))
+    assert first.delivered == 1 and first.retried == 0
+    now = clock_now(clock)
+    pending = OutboxMessage.objects.filter(state="pending")
+    assert pending.count() == 4
+    assert all(at <= now for at in pending.values_list("next_attempt_at", flat=True))  # due now, not in an hour
+    assert set(pending.values_list("attempts", flat=True)) == {3}  # attempts kept: dead-letter budget unchanged
+
+    second = relay_due(clock=clock, rng=random.Random(3))  # no clock jump needed
+    assert second.delivered == 4
+    assert set(OutboxMessage.objects.values_list("state", flat=True)) == {"delivered"}
+
+
+def test_waking_a_recovered_sink_is_bounded_and_leaves_other_sinks_and_leased_rows_alone(
+    make_transcript, clock, settings
+):
+    settings.COMPLIANCE_SINKS = ["filesystem", "webhook"]
+    for _ in range(4):
+        record_transcript_version(make_transcript(), clock=clock)
+    now = clock_now(clock)
+    later = now + timedelta(hours=1)
+    OutboxMessage.objects.update(next_attempt_at=later, attempts=2)
+    leased = OutboxMessage.objects.filter(sink="webhook").order_by("id").first()
+    OutboxMessage.objects.filter(pk=leased.pk).update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
+
+    assert wake_sink("webhook", clock=clock, limit=2) == 2  # one round's worth, not the whole backlog
+    assert wake_sink("webhook", clock=clock, limit=100) == 1  # the leased row stays with its relay
+
+    webhook = OutboxMessage.objects.filter(sink="webhook")
+    assert webhook.filter(next_attempt_at=now).count() == 3
+    assert webhook.get(pk=leased.pk).next_attempt_at == later
+    assert set(OutboxMessage.objects.filter(sink="filesystem").values_list("next_attempt_at", flat=True)) == {later}
+    assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {2}

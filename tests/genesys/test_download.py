@@ -55,8 +55,8 @@ def test_it_resumes_after_a_dropped_connection_with_range_and_if_range(fake_s3, 
     result = download(s3.url, dest, clock)
     assert result.sha256 == SHA and result.resumes == 1 and result.restarts == 0
     second = s3.requests[1]["headers"]
-    # Whole 64 KiB chunks that arrived are kept; the torn one is asked for again.
-    assert second["Range"] == "bytes=131072-"
+    # Every byte that arrived before the drop is kept (read1 hands over what came, no torn chunk is lost).
+    assert second["Range"] == "bytes=140000-"
     assert second["If-Range"] == '"v1"'
     assert contents(dest) == BODY
     assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= 0.5  # full jitter on the first retry
@@ -128,7 +128,7 @@ def test_it_refreshes_an_expired_url_and_resumes(fake_s3, dest, clock):
 
     result = download(s3.url, dest, clock, refresh_url=refresh_url)
     assert result.sha256 == SHA and result.url_refreshes == 1 and result.resumes == 1
-    assert "fresh=1" in s3.requests[2]["path"] and s3.requests[2]["headers"]["Range"] == "bytes=131072-"
+    assert "fresh=1" in s3.requests[2]["path"] and s3.requests[2]["headers"]["Range"] == "bytes=140000-"
 
 
 def test_it_raises_url_expired_without_a_refresh(fake_s3, dest, clock):
@@ -203,3 +203,48 @@ def test_it_parses_http_dates_leniently():
     assert parse_http_date("Mon, 04 May 2026 11:02:03 -0000") == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
     assert parse_http_date("Mon, 04 May 2026 13:02:03 +0200") == datetime(2026, 5, 4, 11, 2, 3, tzinfo=UTC)
     assert parse_http_date("not a date") is None and parse_http_date(None) is None
+
+
+BIG = os.urandom(3 * 1024 * 1024 + 12_345)  # several 512 KiB reads
+
+
+def test_it_resumes_exactly_where_hash_and_file_stop_when_a_big_body_drops(fake_s3, dest, clock):
+    s3 = fake_s3(BIG)
+    s3.plan = [{"drop_after": 2_000_001}, {}]
+    result = download(s3.url, dest, clock)
+    assert result.sha256 == hashlib.sha256(BIG).hexdigest() and result.size == len(BIG)
+    assert (result.resumes, result.restarts) == (1, 0)
+    assert s3.requests[1]["headers"]["Range"] == "bytes=2000001-"
+    assert contents(dest) == BIG
+
+
+def test_it_detects_a_big_body_one_byte_short_and_fetches_that_byte(fake_s3, dest, clock):
+    s3 = fake_s3(BIG)
+    s3.plan = [{"drop_after": len(BIG) - 1}, {}]  # Content-Length promised one byte more than arrived
+    result = download(s3.url, dest, clock)
+    assert result.sha256 == hashlib.sha256(BIG).hexdigest() and contents(dest) == BIG
+    assert len(s3.requests) == 2 and s3.requests[1]["headers"]["Range"] == f"bytes={len(BIG) - 1}-"
+
+
+class _DiskFull:
+    """A dest file that fails like a full disk once `room` bytes are written."""
+
+    def __init__(self, handle, room):
+        self.handle = handle
+        self.room = room
+
+    def write(self, data):
+        if self.handle.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return self.handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+@pytest.mark.parametrize("body", [BODY, BIG], ids=["small", "big"])
+def test_a_write_error_is_raised_as_is_and_never_retried(fake_s3, dest, clock, body):
+    s3 = fake_s3(body)
+    with pytest.raises(OSError, match="No space left"):
+        download(s3.url, _DiskFull(dest, room=len(body) // 2), clock)
+    assert len(s3.requests) == 1
