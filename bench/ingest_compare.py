@@ -8,15 +8,29 @@ measured the same way. Compliance deliveries go to a local HTTP receiver in this
 Time scale (--scale k, default 0.02): every delay is multiplied by k for BOTH sides:
   emulator readiness delays (ready_delay_s), the tutorial's 2 s base / 1 s jitter / 30 s cap, our
   TRANSCRIPT_POLL_BASE_SECONDS (30 s) and TRANSCRIPT_POLL_MAX_SECONDS (900 s). Our
-  TRANSCRIPT_DEADLINE_SECONDS is set to the tutorial's own give-up budget (20 polls = 510 s) x k, so both
-  fall back to audio after the same time. Rate limits and Retry-After are NOT scaled (they are real).
+  TRANSCRIPT_DEADLINE_SECONDS is set to the tutorial's own give-up budget (20 polls = 510 s) x k; the product
+  counts it from max(call end, discovery), so both fall back to audio after the same time. Rate limits and Retry-After are NOT scaled (they are real).
+
+Scenarios (--scenario backfill|live|both, default both; the same dataset and k for both):
+  backfill  every conversation ENDED one hour (= 3,600 s, unscaled) before the run, so every transcript that
+            will ever be ready already is; both sides at --rate. The tutorial handles one conversation after
+            another.
+  live      the tutorial's own situation: every conversation ends at the moment each side's client is
+            launched (T0), so transcripts become ready during the run per the emulator's delays (normal
+            60-180 s, delayed 30-300 s, never) x k. The tutorial's /api/transcripts/process runs once per call,
+            right after it ended, concurrently (one handler thread per conversation, as Node would serve 200
+            requests). Our side runs as in production (discovery, bulk availability probe, transcripturl, audio
+            fallback at TRANSCRIPT_DEADLINE_SECONDS = 510 s x k after T0). Compressing time by k multiplies every
+            request rate by 1/k, so the rate limit is scaled too (--live-rate, default --rate / k, the same for
+            both sides): it binds as --rate would at real speed. Retry-After stays real.
 
 Backlog mode (--backlog N): only our pipeline, N transcripts that are all ready (never-ready, delayed and
 malformed conversations removed), rate limit --backlog-rate; reports transcripts/min against the ceiling
 allowance / (API calls per transcript).
 
     .venv/bin/python bench/ingest_compare.py                                  # 40 conversations (~1 min)
-    .venv/bin/python bench/ingest_compare.py --conversations 200 --backlog 2000 --backlog-rate 600   # full
+    .venv/bin/python bench/ingest_compare.py --conversations 200 --backlog 2000 --backlog-rate 300   # full
+    .venv/bin/python bench/ingest_compare.py --conversations 200 --scenario live                      # live only
 """
 
 from __future__ import annotations
@@ -52,6 +66,10 @@ from bench.chaos import inspect  # noqa: E402
 TUTORIAL_POLL_BUDGET_S = 2 + 4 + 8 + 16 + 16 * 30  # 20 attempts: 2 s doubled, capped at 30 s (jitter excluded)
 
 
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -61,7 +79,14 @@ def window() -> tuple[datetime, datetime]:
     return end - timedelta(hours=24), end
 
 
-def make_dataset(args: argparse.Namespace, *, conversations: int, backlog: bool = False, malformed: int = 0):
+def make_dataset(
+    args: argparse.Namespace,
+    *,
+    conversations: int,
+    backlog: bool = False,
+    malformed: int = 0,
+    live_t0: datetime | None = None,
+):
     """The dataset, and the (since, until) discovery window.
 
     Comparison mode: every conversation is moved so that it ENDED at the same moment T0 (one hour ago,
@@ -82,7 +107,7 @@ def make_dataset(args: argparse.Namespace, *, conversations: int, backlog: bool 
         ds.__post_init__()
         return ds, start, end
     scaled_dataset_delays(ds, args.scale)
-    t0 = end
+    t0 = live_t0 or end  # live: the calls end right now, transcripts become ready during the run
     for c in ds.conversations:
         duration = c.end - c.start
         c.end = t0
@@ -117,16 +142,23 @@ def emulator_stats(emulator) -> dict:
     }
 
 
-def run_baseline(args: argparse.Namespace) -> dict:
+def scenario_rate(args: argparse.Namespace, scenario: str) -> int:
+    if scenario == "live":
+        return args.live_rate or round(args.rate / args.scale)
+    return args.rate
+
+
+def run_baseline(args: argparse.Namespace, scenario: str = "backfill") -> dict:
     from genesys.emulator import Emulator
 
-    ds, start, end = make_dataset(args, conversations=args.conversations)
+    live = scenario == "live"
+    ds, start, end = make_dataset(args, conversations=args.conversations, live_t0=now_utc() if live else None)
     receiver = Receiver().start()
     emulator = Emulator(
         ds,
         client_id=EMULATOR_CLIENT_ID,
         client_secret=EMULATOR_CLIENT_SECRET,
-        rate_limit_per_minute=args.rate,
+        rate_limit_per_minute=scenario_rate(args, scenario),
         seed=args.seed,
         faults=scaled_faults(args),
     )
@@ -137,6 +169,8 @@ def run_baseline(args: argparse.Namespace) -> dict:
             cmd += ["--compliance-url", receiver.url, "--scale", str(args.scale), "--seed", str(args.seed)]
             if args.no_bearer_on_s3:
                 cmd.append("--no-bearer-on-s3")
+            if live:
+                cmd.append("--concurrent")
             res = run_measured(cmd, env=None, timeout=args.timeout)
             stats = emulator_stats(emulator)
     finally:
@@ -146,6 +180,8 @@ def run_baseline(args: argparse.Namespace) -> dict:
     out = json.loads(res.stdout.strip().splitlines()[-1])
     return {
         "side": "tutorial baseline",
+        "scenario": scenario,
+        "rate": scenario_rate(args, scenario),
         "seconds": res.seconds,
         "peak_rss_mb": res.peak_rss_mb,
         "transcripts": out.get("outcomes", {}).get("transcript", 0),
@@ -159,7 +195,14 @@ def run_baseline(args: argparse.Namespace) -> dict:
     }
 
 
-def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
+def run_ours(args: argparse.Namespace, *, backlog: int = 0, scenario: str = "backfill") -> dict:
+    with tempfile.TemporaryDirectory(prefix="tv-bench-ingest-") as tmp:
+        # Migrate first: in the live scenario the calls end when the client starts, not before the migrations.
+        migrate(django_env(Path(tmp)))
+        return _run_ours(args, Path(tmp), backlog=backlog, scenario=scenario)
+
+
+def _run_ours(args: argparse.Namespace, tmp: Path, *, backlog: int, scenario: str) -> dict:
     from genesys.emulator import Emulator
 
     if backlog:
@@ -168,8 +211,9 @@ def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
         ds.__post_init__()
         rate = args.backlog_rate
     else:
-        ds, start, end = make_dataset(args, conversations=args.conversations)
-        rate = args.rate
+        live = scenario == "live"
+        ds, start, end = make_dataset(args, conversations=args.conversations, live_t0=now_utc() if live else None)
+        rate = scenario_rate(args, scenario)
     receiver = Receiver().start()
     emulator = Emulator(
         ds,
@@ -181,12 +225,9 @@ def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
     )
     k = 1.0 if backlog else args.scale
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="tv-bench-ingest-") as tmp,
-            emulator.serve(host="127.0.0.1", port=0) as url,
-        ):
+        with emulator.serve(host="127.0.0.1", port=0) as url:
             env = django_env(
-                Path(tmp),
+                tmp,
                 GENESYS_API_URL=url,
                 GENESYS_LOGIN_URL=url,
                 GENESYS_RATE_LIMIT_PER_MINUTE=rate,
@@ -199,13 +240,10 @@ def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
                 COMPLIANCE_RETRY_MAX_SECONDS=3600.0 * k,
                 **({"GENESYS_RATE_LIMIT_HEADROOM": args.headroom} if args.headroom else {}),
             )
-            migrate(env)
             if not backlog:
-                # deadline_at = ended_at + D and every conversation ended at T0 = until - 1 min (make_dataset):
-                # give our pipeline exactly the tutorial's polling budget, counted from the start of its run.
-                now = datetime.now(UTC).timestamp()
-                t0 = (end - timedelta(minutes=1)).timestamp()
-                env["TRANSCRIPT_DEADLINE_SECONDS"] = str(TUTORIAL_POLL_BUDGET_S * k + now - t0)
+                # The product's deadline is max(ended_at, discovered_at) + D (reviews/pipeline/rows.py): in both
+                # scenarios that is "from the start of our run", as the tutorial's polling budget is.
+                env["TRANSCRIPT_DEADLINE_SECONDS"] = str(TUTORIAL_POLL_BUDGET_S * k)
             cmd = [PYTHON, str(BENCH / "run_pipeline.py"), "--since", iso(start), "--until", iso(end)]
             cmd += ["--max-wait", str(args.timeout), "--relay-seconds", "120"]
             res = run_measured(cmd, env=env, timeout=args.timeout + 200)
@@ -229,6 +267,7 @@ def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
     webhook_keys = {p["headers"].get("webhook-id") or p["headers"].get("idempotency-key") for p in receiver.posts}
     return {
         "side": "our pipeline",
+        "scenario": scenario,
         "not_stored": dict(not_stored),
         "seconds": res.seconds,
         "backfill_seconds": out.get("backfill_seconds"),
@@ -246,10 +285,150 @@ def run_ours(args: argparse.Namespace, *, backlog: int = 0) -> dict:
     }
 
 
+def compare(args: argparse.Namespace, scenario: str) -> dict:
+    print(f"[ingest] {scenario}: tutorial baseline, {args.conversations} conversations, k={args.scale} ...", flush=True)
+    base = run_baseline(args, scenario)
+    print(json.dumps({k: v for k, v in base.items() if k not in ("client",)}, default=str), flush=True)
+    print(f"[ingest] {scenario}: our pipeline, {args.conversations} conversations ...", flush=True)
+    ours = run_ours(args, scenario=scenario)
+    print(json.dumps({k: v for k, v in ours.items() if k not in ("client",)}, default=str), flush=True)
+
+    def per_t(side: dict, *keys: str) -> float:
+        return sum(side["emulator"][key] for key in keys) / max(side["transcripts"], 1)
+
+    rows = [
+        (
+            scenario,
+            side["side"],
+            side["rate"],
+            side["seconds"],
+            side["transcripts"],
+            side["fallbacks"],
+            side["errors"],
+            side["emulator"]["api_calls"],
+            per_t(side, "api_calls"),
+            side["emulator"]["token_requests"],
+            per_t(side, "api_calls", "token_requests"),
+            side["emulator"]["rate_limited"],
+            side["compliance_posts"],
+            f"{side['peak_rss_mb']:.0f} MB",
+        )
+        for side in (base, ours)
+    ]
+    return {
+        "scenario": scenario,
+        "base": base,
+        "ours": ours,
+        "rows": rows,
+        "call_ratio": per_t(base, "api_calls") / max(per_t(ours, "api_calls"), 1e-9),
+        "all_ratio": per_t(base, "api_calls", "token_requests") / max(per_t(ours, "api_calls", "token_requests"), 1e-9),
+        "time_ratio": base["seconds"] / max(ours["seconds"], 1e-9),
+    }
+
+
+def compare_section(args: argparse.Namespace, results: list[dict]) -> str:
+    table = md_table(
+        [
+            "scenario",
+            "side",
+            "rate limit /min",
+            "wall s",
+            "transcripts",
+            "audio fallbacks",
+            "errors/failed",
+            "API calls",
+            "API calls / transcript",
+            "token requests",
+            "API+token / transcript",
+            "429s",
+            "compliance POSTs",
+            "peak RSS",
+        ],
+        [row for r in results for row in r["rows"]],
+    )
+    goal_rows = []
+    for r in results:
+        goal_rows += [
+            (
+                r["scenario"],
+                "fewer Genesys API calls per transcript (excl. token)",
+                "≥ 5×",
+                f"{r['call_ratio']:.1f}×",
+                "yes" if r["call_ratio"] >= 5 else "**no**",
+            ),
+            (r["scenario"], "fewer API + token calls per transcript", "-", f"{r['all_ratio']:.1f}×", ""),
+            (
+                r["scenario"],
+                "shorter wall time",
+                "≥ 3×",
+                f"{r['time_ratio']:.1f}×",
+                "yes" if r["time_ratio"] >= 3 else "**no**",
+            ),
+        ]
+    goals = md_table(["scenario", "goal", "target", "measured", "met"], goal_rows)
+    first = results[0]["base"]
+    by_scenario = {r["scenario"]: r for r in results}
+    notes = [
+        f"Dataset: genesys.emulator.generate_dataset(seed={args.seed}, conversations={args.conversations}), the same for "
+        f"every run; mix {first['dataset']}.",
+        f"Time scale k={args.scale} in both scenarios, both sides: readiness delays, recording transcode time, the tutorial's "
+        "2 s base / 1 s jitter / 30 s cap, our TRANSCRIPT_POLL_BASE_SECONDS 30 s / TRANSCRIPT_POLL_MAX_SECONDS 900 s; "
+        "our TRANSCRIPT_DEADLINE_SECONDS = the tutorial's 20-poll budget (510 s) × k; the product counts it from "
+        "max(call end, discovery), i.e. from the start of our run in both scenarios, as the tutorial's budget starts "
+        "with its first poll (all conversations end at one moment, durations kept).",
+    ]
+    if "backfill" in by_scenario:
+        notes.append(
+            f"backfill: conversations ended 1–2 h before the run (every transcript that will be ready is ready); rate "
+            f"limit {args.rate}/min for both; the tutorial handles conversations one after another."
+        )
+    if "live" in by_scenario:
+        live = by_scenario["live"]
+        notes.append(
+            f"live: conversations end at the moment each side's client is launched; transcripts become ready during the "
+            f"run (normal 60–180 s, delayed 30–300 s after the emulator starts, never) × k. The tutorial's process route "
+            f"runs for every call right after it ended, concurrently (one handler thread per conversation). Rate limit "
+            f"{live['base']['rate']}/min for both = {args.rate}/min ÷ k, because compressing time by k multiplies request "
+            "rates by 1/k (Retry-After is not scaled). Child start-up (≈0.3 s for the tutorial script, ≈1 s for Django) "
+            "counts as time after the calls ended, i.e. ≈15–50 s real time at k=0.02."
+        )
+    notes += [
+        "API calls, token requests and 429s are counted by the emulator (a 429 response is also an API call); S3 "
+        "(pre-signed) GETs and OAuth are not API calls. Wall time is the child process's, from start to exit (our side "
+        "includes draining the compliance outbox; migrations are run before and excluded).",
+        "Baseline sent Authorization: Bearer on the pre-signed S3 GETs: "
+        f"{'no (--no-bearer-on-s3)' if args.no_bearer_on_s3 else 'yes'}; S3 rejected it "
+        + ", ".join(f"{r['scenario']}: {r['base']['client'].get('s3_rejected_bearer', 0)}" for r in results)
+        + " time(s) (then the port drops the header). Baseline S3 requests (8 KB ranges): "
+        + ", ".join(f"{r['scenario']}: {r['base']['client'].get('s3_requests', 0):,}" for r in results)
+        + ".",
+        "The tutorial regex /<REDACTED>|[REDACTED_PII]/ matched "
+        + ", ".join(f"{r['scenario']}: {r['base']['client'].get('pii_regex_matches', 0):,}" for r in results)
+        + " times (a character class: every R, E, D, A, C, T, _, P, I) — it measures letters, not redaction.",
+        "Our compliance POSTs / distinct idempotency keys: "
+        + ", ".join(
+            f"{r['scenario']}: {r['ours']['compliance_posts']} / {r['ours'].get('compliance_distinct')}"
+            for r in results
+        )
+        + ".",
+    ]
+    for r in results:
+        if r["ours"].get("not_stored"):
+            notes.append(f"{r['scenario']}: ours not stored: {r['ours']['not_stored']}.")
+    scenarios = " + ".join(r["scenario"] for r in results)
+    return section_text(
+        f"Ingestion: tutorial vs ours ({args.conversations} conversations; {scenarios})", table + "\n\n" + goals, notes
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="tutorial vs our pipeline, same emulator data")
     parser.add_argument("--conversations", type=int, default=40, help="dataset size for the comparison (full: 200)")
+    parser.add_argument("--scenario", choices=("backfill", "live", "both"), default="both")
     parser.add_argument("--rate", type=int, default=300, help="emulator rate limit per minute (both sides)")
+    parser.add_argument(
+        "--live-rate", type=int, default=None, help="live scenario rate limit per minute (default: --rate / --scale)"
+    )
     parser.add_argument("--scale", type=float, default=0.02, help="time scale applied to every delay")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=900.0, help="max seconds per side")
@@ -269,91 +448,9 @@ def main() -> None:
 
     sections = []
     if not args.skip_compare:
-        print(f"[ingest] tutorial baseline, {args.conversations} conversations, scale {args.scale} ...", flush=True)
-        base = run_baseline(args)
-        print(json.dumps({k: v for k, v in base.items() if k not in ("client",)}, default=str), flush=True)
-        print(f"[ingest] our pipeline, {args.conversations} conversations ...", flush=True)
-        ours = run_ours(args)
-        print(json.dumps({k: v for k, v in ours.items() if k not in ("client",)}, default=str), flush=True)
-
-        def per_t(side: dict, key: str) -> float:
-            return side["emulator"][key] / max(side["transcripts"], 1)
-
-        rows = []
-        for side in (base, ours):
-            rows.append(
-                (
-                    side["side"],
-                    side["seconds"],
-                    side["transcripts"],
-                    side["fallbacks"],
-                    side["errors"],
-                    side["emulator"]["api_calls"],
-                    per_t(side, "api_calls"),
-                    side["emulator"]["token_requests"],
-                    (side["emulator"]["api_calls"] + side["emulator"]["token_requests"]) / max(side["transcripts"], 1),
-                    side["emulator"]["rate_limited"],
-                    side["compliance_posts"],
-                    f"{side['peak_rss_mb']:.0f} MB",
-                )
-            )
-        table = md_table(
-            [
-                "side",
-                "wall s",
-                "transcripts",
-                "audio fallbacks",
-                "errors/failed",
-                "API calls",
-                "API calls / transcript",
-                "token requests",
-                "API+token / transcript",
-                "429s",
-                "compliance POSTs",
-                "peak RSS",
-            ],
-            rows,
-        )
-        call_ratio = per_t(base, "api_calls") / max(per_t(ours, "api_calls"), 1e-9)
-        all_ratio = (
-            (base["emulator"]["api_calls"] + base["emulator"]["token_requests"]) / max(base["transcripts"], 1)
-        ) / max(
-            (ours["emulator"]["api_calls"] + ours["emulator"]["token_requests"]) / max(ours["transcripts"], 1), 1e-9
-        )
-        time_ratio = base["seconds"] / ours["seconds"]
-        goals = md_table(
-            ["goal", "target", "measured", "met"],
-            [
-                (
-                    "fewer Genesys API calls per transcript (excl. token)",
-                    "≥ 5×",
-                    f"{call_ratio:.1f}×",
-                    "yes" if call_ratio >= 5 else "**no**",
-                ),
-                ("fewer API + token calls per transcript", "-", f"{all_ratio:.1f}×", ""),
-                ("shorter wall time", "≥ 3×", f"{time_ratio:.1f}×", "yes" if time_ratio >= 3 else "**no**"),
-            ],
-        )
-        notes = [
-            f"Dataset: genesys.emulator.generate_dataset(seed={args.seed}, conversations={args.conversations}) over the 24 h "
-            f"ending {window()[1]:%Y-%m-%d %H:%M}Z; mix {base['dataset']}.",
-            f"Emulator rate limit {args.rate}/min for both; time scale k={args.scale} (see the script docstring: readiness "
-            f"delays, tutorial 2 s/1 s/30 s, our poll base 30 s / max 900 s all × k; our TRANSCRIPT_DEADLINE_SECONDS = tutorial's 510 s budget × k counted from the start of our run; all conversations were moved to end at the same moment one hour before the run, durations kept, so that this is exact).",
-            "API calls, token requests and 429s are counted by the emulator; S3 (pre-signed) GETs and OAuth are not API calls. "
-            "Wall time is the child process's, from start to exit (our side includes draining the compliance outbox; "
-            "migrations are run before and excluded).",
-            f"Baseline sent Authorization: Bearer on the pre-signed S3 GETs: {'no (--no-bearer-on-s3)' if args.no_bearer_on_s3 else 'yes'}; "
-            f"S3 rejected it {base['client'].get('s3_rejected_bearer', 0)} time(s) (then the port drops the header). "
-            f"Baseline S3 requests (8 KB ranges): {base['client'].get('s3_requests', 0):,}.",
-            f"The tutorial regex /<REDACTED>|[REDACTED_PII]/ matched {base['client'].get('pii_regex_matches', 0):,} times "
-            "(a character class: every R, E, D, A, C, T, _, P, I) — it measures letters, not redaction.",
-            f"Our compliance POSTs: {ours['compliance_posts']} for {ours.get('compliance_distinct')} distinct idempotency keys.",
-        ]
-        sections.append(
-            section_text(
-                f"Ingestion: tutorial vs ours ({args.conversations} conversations)", table + "\n\n" + goals, notes
-            )
-        )
+        scenarios = ("backfill", "live") if args.scenario == "both" else (args.scenario,)
+        results = [compare(args, scenario) for scenario in scenarios]
+        sections.append(compare_section(args, results))
 
     if args.backlog:
         print(f"[ingest] backlog: {args.backlog} ready transcripts at {args.backlog_rate}/min ...", flush=True)

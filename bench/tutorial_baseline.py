@@ -17,7 +17,9 @@ tutorial's endpoints are fictional (shared/genesys-api.md §9):
 | fallback GET /api/v2/recordings/{id}/audio            | GET /api/v2/conversations/{cid}/recordings (+ media GET)      |
 | one compliance POST per transcript                    | one POST per transcript to --compliance-url                   |
 
-Conversations are processed one after another, as the tutorial's request handler does. The communication id
+Conversations are processed one after another, as the tutorial's request handler does for one request. With
+--concurrent (ingest_compare.py --scenario live) every conversation gets its own handler thread started at once,
+as Node runs one /api/transcripts/process request per call that has just ended, concurrently. The communication id
 polled is the customer leg's voice session (first voice session, customer first), per genesys-api.md §7.4.
 
 Prints one JSON summary line at the end (counters as seen by the client).
@@ -31,8 +33,10 @@ import json
 import random
 import re
 import sys
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import requests
@@ -51,7 +55,8 @@ class Baseline:
         self.base_delay = 2.0 * args.scale
         self.compliance_url = args.compliance_url
         self.bearer_on_s3 = not args.no_bearer_on_s3
-        self.session = requests.Session()  # keep-alive like Node's fetch agent
+        self._local = threading.local()  # one keep-alive Session per handler thread, like Node's fetch agent
+        self._lock = threading.Lock()
         self.rng = random.Random(args.seed)
         self.counts: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
@@ -59,9 +64,16 @@ class Baseline:
         self.pii_matches = 0
         self.s3_rejected_bearer = 0
 
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
     # --- auth: a fresh token for every call (the tutorial's getAccessToken has no cache in practice)
     def get_access_token(self) -> str:
-        self.counts["token_requests"] += 1
+        self._count("token_requests")
         res = self.session.post(
             f"{self.login}/oauth/token",
             data={"grant_type": "client_credentials"},
@@ -71,20 +83,24 @@ class Baseline:
         if res.status_code == 401:
             raise RuntimeError("OAuth authentication failed. Verify client credentials and scopes.")
         if res.status_code == 429:
-            self.counts["rate_limited"] += 1
+            self._count("rate_limited")
             time.sleep(float(res.headers.get("Retry-After") or 5))
             return self.get_access_token()
         res.raise_for_status()
         return res.json()["access_token"]
 
+    def _count(self, name: str, value: int = 1, *, counter: Counter | None = None) -> None:
+        with self._lock:
+            (self.counts if counter is None else counter)[name] += value
+
     def api_call(self, method: str, path: str, **kwargs) -> requests.Response:
         """fetchTranscript's shape: new token, call, on 429 sleep Retry-After and recurse."""
         token = self.get_access_token()
-        self.counts["api_calls"] += 1
+        self._count("api_calls")
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **kwargs.pop("headers", {})}
         res = self.session.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
         if res.status_code == 429:
-            self.counts["rate_limited"] += 1
+            self._count("rate_limited")
             time.sleep(int(res.headers.get("Retry-After") or "5"))
             return self.api_call(method, path, headers=headers, **kwargs)
         return res
@@ -154,7 +170,8 @@ class Baseline:
             if response["status"] == "completed":
                 return response
             attempt += 1
-            jitter = self.rng.random() * 1.0 * self.scale
+            with self._lock:
+                jitter = self.rng.random() * 1.0 * self.scale
             delay = min(self.base_delay * 2 ** (attempt - 1) + jitter, 30.0 * self.scale)
             time.sleep(delay)
         raise TimeoutError(f"Transcription polling timed out after {self.max_attempts} attempts.")
@@ -169,7 +186,7 @@ class Baseline:
             headers = {"Range": f"bytes={offset}-{offset + CHUNK_SIZE - 1}", "Accept": "text/plain"}
             if self.bearer_on_s3:
                 headers["Authorization"] = f"Bearer {token}"
-            self.counts["s3_requests"] += 1
+            self._count("s3_requests")
             res = self.session.get(url, headers=headers, timeout=30)
             if res.status_code in (400, 403) and self.bearer_on_s3 and offset == 0:
                 # S3 refuses a second auth mechanism on a query-signed URL; note it and go on without.
@@ -184,7 +201,7 @@ class Baseline:
             chunk = res.content
             full_text += chunk.decode("utf-8", errors="replace")  # Buffer.toString('utf-8') per chunk
             offset += len(chunk)
-            self.counts["s3_bytes"] += len(chunk)
+            self._count("s3_bytes", len(chunk))
             if content_range and "/" in content_range:
                 total = int(content_range.split("/")[1])
                 is_last = offset >= total
@@ -194,7 +211,9 @@ class Baseline:
         return full_text
 
     def validate_pii_redaction(self, text: str) -> bool:
-        self.pii_matches += len(PII_PATTERN.findall(text))
+        matches = len(PII_PATTERN.findall(text))
+        with self._lock:
+            self.pii_matches += matches
         return True
 
     # --- Step 3: fallback and compliance
@@ -211,10 +230,10 @@ class Baseline:
             for media in (rec.get("mediaUris") or {}).values():
                 uri = media.get("mediaUri") if isinstance(media, dict) else None
                 if uri:
-                    self.counts["s3_requests"] += 1
+                    self._count("s3_requests")
                     audio = self.session.get(uri, timeout=60)
                     size += len(audio.content)  # Buffer.from(await res.arrayBuffer())
-                    self.counts["s3_bytes"] += len(audio.content)
+                    self._count("s3_bytes", len(audio.content))
                     return size
         return size
 
@@ -228,7 +247,7 @@ class Baseline:
             "qualityScore": (data.get("quality") or {}).get("confidence") or 0,
             "syncedAt": datetime.now(UTC).isoformat(),
         }
-        self.counts["compliance_posts"] += 1
+        self._count("compliance_posts")
         res = self.session.post(
             self.compliance_url, json=payload, headers={"Authorization": "Bearer compliance-token"}, timeout=30
         )
@@ -240,21 +259,21 @@ class Baseline:
         try:
             data = self.poll_transcript_status(cid, comm)
         except Exception as exc:  # noqa: BLE001 - the tutorial catches everything here
-            self.errors[type(exc).__name__] += 1
+            self._count(type(exc).__name__, counter=self.errors)
             try:
                 self.fallback_to_raw_audio(cid)
-                self.outcomes["fallback"] += 1
+                self._count("fallback", counter=self.outcomes)
             except Exception as exc2:  # noqa: BLE001
-                self.errors[type(exc2).__name__] += 1
-                self.outcomes["error"] += 1
+                self._count(type(exc2).__name__, counter=self.errors)
+                self._count("error", counter=self.outcomes)
             return
         try:
             text = self.stream_transcript_content(data["url"])
             self.sync_to_compliance_storage(cid, comm, data, text)
-            self.outcomes["transcript"] += 1
+            self._count("transcript", counter=self.outcomes)
         except Exception as exc:  # noqa: BLE001 - res.status(500)
-            self.errors[type(exc).__name__] += 1
-            self.outcomes["error"] += 1
+            self._count(type(exc).__name__, counter=self.errors)
+            self._count("error", counter=self.outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,17 +293,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-bearer-on-s3", action="store_true", help="deviation: omit Authorization on the pre-signed GET"
     )
+    parser.add_argument(
+        "--concurrent", action="store_true", help="live: one handler thread per conversation, all started at once"
+    )
+    parser.add_argument("--max-handlers", type=int, default=512, help="cap on concurrent handler threads")
     args = parser.parse_args(argv)
 
     baseline = Baseline(args)
     started = time.monotonic()
     conversations = baseline.discover(args.since, args.until)
+    jobs = []
     for conv in conversations:
         comm = baseline.communication_id(conv)
         if comm is None:
             baseline.outcomes["no_voice_session"] += 1
             continue
-        baseline.process(conv["conversationId"], comm)
+        jobs.append((conv["conversationId"], comm))
+    if args.concurrent:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), args.max_handlers))) as pool:
+            list(pool.map(lambda job: baseline.process(*job), jobs))
+    else:
+        for cid, comm in jobs:
+            baseline.process(cid, comm)
     summary = {
         "seconds": round(time.monotonic() - started, 3),
         "conversations": len(conversations),

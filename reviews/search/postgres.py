@@ -34,6 +34,9 @@ class PostgresBackend:
     # Keeps the planner from pushing ORDER BY id LIMIT into the match (the rare-term trap, perf doc §2).
     newest_first_is_free = False
     materialized = "MATERIALIZED"
+    rowid_sql = "u.id"
+    # GIN + bitmap scans already apply the conversation filters well (filtered p95 66 ms at 1M); keep that plan.
+    supports_rowid_buckets = False
 
     def compile(self, parsed: ParsedQuery) -> str | None:
         """Canonical tsquery text, or None when nothing can match (no terms, or only stop words)."""

@@ -8,6 +8,9 @@ Query plan (see performance-and-reliability.md §2), one statement in the common
 3. fetch rows, conversations and snippets (snippet()/ts_headline) for the returned page only.
 PostgreSQL takes candidates unordered first so a rare term never walks the primary key backwards
 (the ORDER BY id + @@ planner trap); only when a term is common does it re-take the newest ones.
+SQLite with selective conversation filters (few conversations kept, e.g. one queue over 30 days) pre-filters
+the newest-first match walk by rowid buckets of the kept conversations' utterances, so a walked match that
+cannot qualify costs one in-memory lookup instead of two table-row joins (_Prepared._span_candidates_sql).
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ from reviews.search.types import (
 # Matches counted and ranked per query: 10,000 cost ~400 ms for a common term at 1M rows on SQLite;
 # 1,000 keeps p95 well under 100 ms, and "1,000+" tells a reviewer as much as "10,000+".
 COUNT_CAP = 1_000
+# SQLite, selective conversation filters (scope, queue, agent, date range, review status): when they keep at most
+# SPAN_MAX_CONVERSATIONS conversations and at most SPAN_MAX_SHARE of all of them, the match walk is pre-filtered by
+# rowid buckets of those conversations' utterances instead of joining every match (see _Prepared._use_spans).
+SPAN_MAX_CONVERSATIONS = 1_000
+SPAN_MAX_SHARE = 0.125
+SPAN_BUCKET_SHIFT = 6  # rowid >> 6: buckets of 64 consecutive utterance ids
 MAX_LIMIT = 100
 HITS_PER_CONVERSATION = 3
 
@@ -175,9 +184,22 @@ class _Prepared:
     """Everything the SQL needs: engine, compiled query, and the WHERE clause with its parameters."""
 
     def __init__(
-        self, *, engine, compiled: str, where: list[str], params: list, parsed: ParsedQuery, joins_transcript: bool
+        self,
+        *,
+        engine,
+        compiled: str,
+        where: list[str],
+        params: list,
+        parsed: ParsedQuery,
+        joins_transcript: bool,
+        conversation_where: list[str] = (),
+        conversation_params: list = (),
     ):
         self.engine = engine
+        # The subset of `where` that tests reviews_conversation (alias c) only, with its parameters.
+        self.conversation_where = list(conversation_where)
+        self.conversation_params = list(conversation_params)
+        self._spans: bool | None = None
         self.joins_transcript = joins_transcript
         self.compiled = compiled
         self.parsed = parsed
@@ -189,6 +211,8 @@ class _Prepared:
     def candidates_sql(self, *, newest_first: bool) -> tuple[str, list]:
         """(id, conversation_id, started_at, score) of up to COUNT_CAP + 1 matches: the rank window."""
         order = f"ORDER BY {self.engine.newest_first_sql}" if newest_first else ""
+        if self._use_spans():
+            return self._span_candidates_sql(order)
         sql = (
             f"SELECT u.id AS id, u.conversation_id AS conversation_id, c.started_at AS started_at, "
             f"{self.score_sql} AS score "
@@ -196,6 +220,55 @@ class _Prepared:
             f"{self._transcript_join()} WHERE {self.where_sql} {order} LIMIT %s"
         )
         return sql, [*self.score_params, *self.where_params, COUNT_CAP + 1]
+
+    def _use_spans(self) -> bool:
+        """Whether the conversation filters are selective enough for the rowid-bucket pre-filter (SQLite).
+
+        Walking matches newest-first and filtering row by row joins ~1/selectivity matches per kept row to
+        reviews_utterance (wide rows) and reviews_conversation: 25 per kept row for one queue of 8 over 30 of
+        90 days. One cheap statement (an index range count, capped, and max(id)) decides.
+        """
+        if self._spans is None:
+            self._spans = False
+            if self.engine.supports_rowid_buckets and self.conversation_where:
+                sql = (
+                    "SELECT (SELECT count(*) FROM (SELECT 1 FROM reviews_conversation c "
+                    f"WHERE {' AND '.join(self.conversation_where)} LIMIT %s)), "
+                    "(SELECT max(id) FROM reviews_conversation)"
+                )
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, [*self.conversation_params, SPAN_MAX_CONVERSATIONS + 1])
+                    kept, highest = cursor.fetchone()
+                self._spans = kept <= SPAN_MAX_CONVERSATIONS and kept <= SPAN_MAX_SHARE * (highest or 0)
+        return self._spans
+
+    def _span_candidates_sql(self, order: str) -> tuple[str, list]:
+        """The match walk, pre-filtered by `rowid >> SHIFT IN (buckets of the kept conversations' utterances)`.
+
+        A conversation's utterances have (nearly) consecutive ids: a transcript is stored in one transaction. Per
+        kept conversation two index seeks give its first and last utterance id; the buckets covering [first, last]
+        form a small in-memory IN-list, so a walked match costs one lookup in it instead of two table rows. A bucket
+        may also hold other conversations' rows: the bucket test is only a superset, the full WHERE still decides.
+        The expression on rowid keeps FTS5 from taking it as a rowid constraint (one MATCH per value: far slower).
+        """
+        shift = SPAN_BUCKET_SHIFT
+        buckets = (
+            "WITH RECURSIVE spans(lo, hi) AS (SELECT"
+            " (SELECT x.id FROM reviews_utterance x WHERE x.conversation_id = c.id ORDER BY x.id LIMIT 1),"
+            " (SELECT x.id FROM reviews_utterance x WHERE x.conversation_id = c.id ORDER BY x.id DESC LIMIT 1)"
+            f" FROM reviews_conversation c WHERE {' AND '.join(self.conversation_where)}),"
+            f" bucket(n, last) AS (SELECT lo >> {shift}, hi >> {shift} FROM spans"
+            " UNION SELECT n + 1, last FROM bucket WHERE n < last)"
+            " SELECT n FROM bucket"
+        )
+        sql = (
+            f"SELECT u.id AS id, u.conversation_id AS conversation_id, c.started_at AS started_at, "
+            f"{self.score_sql} AS score "
+            f"FROM {self.engine.source_sql} JOIN reviews_conversation c ON c.id = u.conversation_id "
+            f"{self._transcript_join()} WHERE {self.where_sql} "
+            f"AND ({self.engine.rowid_sql} >> {shift}) IN ({buckets}) {order} LIMIT %s"
+        )
+        return sql, [*self.score_params, *self.where_params, *self.conversation_params, COUNT_CAP + 1]
 
     def _transcript_join(self) -> str:
         return "JOIN reviews_transcript t ON t.id = u.transcript_id" if self.joins_transcript else ""
@@ -216,6 +289,7 @@ def _prepare(*, user, query: str, filters: SearchFilters) -> _Prepared | str:
     if compiled is None:
         return MESSAGE_NOTHING_SEARCHABLE
     where, params = _filter_conditions(scope=scope, filters=filters)
+    conversation_where, conversation_params = _filter_conditions(scope=scope, filters=filters, conversation_only=True)
     return _Prepared(
         engine=engine,
         compiled=compiled,
@@ -223,10 +297,15 @@ def _prepare(*, user, query: str, filters: SearchFilters) -> _Prepared | str:
         params=params,
         parsed=parsed,
         joins_transcript=bool(filters.redaction_status),
+        conversation_where=conversation_where,
+        conversation_params=conversation_params,
     )
 
 
-def _filter_conditions(*, scope: Scope, filters: SearchFilters) -> tuple[list[str], list]:
+def _filter_conditions(
+    *, scope: Scope, filters: SearchFilters, conversation_only: bool = False
+) -> tuple[list[str], list]:
+    """SQL conditions (aliases u, c, t) and parameters; conversation_only keeps those on c alone."""
     where: list[str] = []
     params: list = []
     if not scope.everything:
@@ -239,7 +318,7 @@ def _filter_conditions(*, scope: Scope, filters: SearchFilters) -> tuple[list[st
             alternatives.append(f"c.division_id IN ({_marks(scope.division_ids)})")
             params += sorted(scope.division_ids)
         where.append("(" + " OR ".join(alternatives) + ")")
-    if filters.speaker:
+    if filters.speaker and not conversation_only:
         where.append("u.speaker = %s")
         params.append(filters.speaker)
     if filters.date_from:
@@ -254,13 +333,13 @@ def _filter_conditions(*, scope: Scope, filters: SearchFilters) -> tuple[list[st
     if filters.agents:
         where.append(f"c.agent_id IN (SELECT id FROM reviews_agent WHERE genesys_id IN ({_marks(filters.agents)}))")
         params += list(filters.agents)
-    if filters.redaction_status:
+    if filters.redaction_status and not conversation_only:
         where.append("t.redaction_status = %s")
         params.append(filters.redaction_status)
-    if filters.confidence_min is not None:
+    if filters.confidence_min is not None and not conversation_only:
         where.append("u.confidence >= %s")
         params.append(float(filters.confidence_min))
-    if filters.confidence_max is not None:
+    if filters.confidence_max is not None and not conversation_only:
         where.append("u.confidence <= %s")
         params.append(float(filters.confidence_max))
     if filters.review_status:

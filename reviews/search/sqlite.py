@@ -40,6 +40,8 @@ class SqliteBackend:
     newest_first_sql = f"{TABLE}.rowid DESC"  # FTS5 walks its doclists in rowid order for free
     newest_first_is_free = True
     materialized = ""
+    rowid_sql = f"{TABLE}.rowid"
+    supports_rowid_buckets = True  # see service._Prepared._span_candidates_sql
 
     def compile(self, parsed: ParsedQuery) -> str | None:
         """The MATCH expression, or None when the query has nothing that can match."""

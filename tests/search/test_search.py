@@ -229,3 +229,42 @@ def test_it_recreates_sqlite_triggers_lost_to_a_table_rebuild(staff, make_conver
     ensure_triggers()
     make_conversation("refund after repair")
     assert run(staff, "repair").total == 1
+
+
+@pytest.mark.parametrize("span_limit", [0, 2_000], ids=["row-by-row", "rowid-buckets"])
+def test_selective_filters_give_the_same_hits_either_way(staff, make_conversation, monkeypatch, span_limit):
+    """The SQLite rowid-bucket plan (few conversations left by the filters) equals the row-by-row plan, also when
+    conversations' utterance ids interleave (a span then holds another conversation's rows)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews.search import service
+
+    monkeypatch.setattr(service, "SPAN_MAX_CONVERSATIONS", span_limit)
+    monkeypatch.setattr(service, "SPAN_MAX_SHARE", 1.0)
+    monkeypatch.setattr(service, "SPAN_BUCKET_SHIFT", 1)  # buckets of 2 ids: several conversations share one
+    day = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC)
+    inside = make_conversation("refund inside one", queue="q1", started_at=day)
+    other = make_conversation("refund other queue", queue="q2", started_at=day)
+    make_conversation("refund too old", queue="q1", started_at=day - dt.timedelta(days=40))
+    # Interleave: more rows for `inside` after `other`'s rows, and more for `other` after those.
+    for conversation, text in ((inside, "refund inside two"), (other, "refund other two"), (inside, "no match")):
+        transcript = conversation.transcripts.get()
+        Utterance.objects.create(
+            transcript=transcript,
+            conversation=conversation,
+            index=transcript.utterances.count(),
+            start_ms=0,
+            end_ms=1,
+            speaker="external",
+            text=text,
+        )
+    filters = SearchFilters(date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31), queues=["q1"])
+    with CaptureQueriesContext(connection) as queries:
+        page = run(staff, "refund", filters=filters)
+    bucketed = any("WITH RECURSIVE spans" in query["sql"] for query in queries.captured_queries)
+    assert bucketed == (span_limit > 0 and connection.vendor == "sqlite")
+    assert sorted(hit_texts(page)) == ["refund inside one", "refund inside two"] and page.total == 2
+    grouped = search_grouped(user=staff, query="refund", filters=filters)
+    assert [len(group.hits) for group in grouped.groups] == [2] and grouped.total == 1
+    assert run(staff, "refund", filters=SearchFilters(queues=["nope"])).total == 0
