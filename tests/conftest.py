@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.archive_world"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_isolated_settings(settings, tmp_path):
