@@ -14,7 +14,7 @@ tutorial's endpoints are fictional (shared/genesys-api.md §9):
 | 8 KB Range GETs on /content, fullText += utf8(chunk)  | 8 KB Range GETs on the pre-signed URL, str += chunk.decode()  |
 | Authorization: Bearer on the content GET              | same, unless --no-bearer-on-s3 (documented deviation)         |
 | /<REDACTED>|[REDACTED_PII]/g (character-class bug)    | re.compile(r"<REDACTED>|[REDACTED_PII]") - bug kept           |
-| fallback GET /api/v2/recordings/{id}/audio            | GET /api/v2/conversations/{cid}/recordings (+ media GET)      |
+| fallback GET on its invented recording-audio path     | GET /api/v2/conversations/{cid}/recordings (+ media GET)      |
 | one compliance POST per transcript                    | one POST per transcript to --compliance-url                   |
 
 Conversations are processed one after another, as the tutorial's request handler does for one request. With
