@@ -70,7 +70,11 @@
       highlight(startTurn, false);
       if (startTurn && !location.hash) startTurn.scrollIntoView({ block: "center" });
       if (player) {
-        var cue = function () { player.currentTime = startMs / 1000; };
+        var cue = function () {
+          // A recording shorter than the transcript (a partial or capped file) cannot play this moment;
+          // clamping to its end would move the highlight away from the hit.
+          if (startMs / 1000 < player.duration) player.currentTime = startMs / 1000;
+        };
         if (player.readyState >= 1) cue(); else player.addEventListener("loadedmetadata", cue, { once: true });
       }
     }

@@ -145,9 +145,9 @@ def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
         sim = next(c for c in ingested.conversations if c.conversation_id == conversation.genesys_id)
         _attach_recording(conversation, sim.wav_bytes())
     hit_link.click()
-    page.wait_for_selector("#turns")
+    # The page script highlights the hit's turn once it has run; wait for that rather than racing it.
+    page.wait_for_selector(f"#u-{utterance.pk}.playing", timeout=10_000)
     hit_turn = page.locator(f"#u-{utterance.pk}")
-    assert "playing" in (hit_turn.get_attribute("class") or ""), "the search hit's turn is highlighted on arrival"
     assert phrase.split()[0] in hit_turn.inner_text().lower()  # the turn that was found, not a neighbour
 
     page.wait_for_function("document.getElementById('player').readyState >= 1")

@@ -450,3 +450,15 @@ def wait_for(
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}{where}")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+def assert_matches_ground_truth(final: dict, *, dataset, stored: dict) -> None:
+    """Every conversation final in the state the emulator's data implies; each transcript once, every phrase."""
+    assert final["states"] == {
+        c.conversation_id: ("stored" if c.conversation_id in stored else "audio_fallback")
+        for c in dataset.conversations
+    }
+    assert sorted(final["transcripts"]) == sorted(
+        (gid, communication_id, phrases) for gid, (communication_id, phrases) in stored.items()
+    )
+    assert final["duplicate_utterances"] == 0

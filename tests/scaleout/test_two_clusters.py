@@ -16,6 +16,7 @@ from tests.scaleout.support import (
     Database,
     Process,
     WebhookReceiver,
+    assert_matches_ground_truth,
     bucket_overrun,
     environment,
     expected_stored,
@@ -116,15 +117,7 @@ def test_it_runs_two_clusters_at_once_without_duplicates_or_rate_overrun(tmp_pat
         f"API calls {len(times)} {dict(api_log.by_endpoint())}, 429s {api_log.statuses(429)}, bucket overrun {overrun:.2f}"
     )
 
-    # Every conversation final in the expected state; each transcript exactly once, with every phrase.
-    assert final["states"] == {
-        c.conversation_id: ("stored" if c.conversation_id in stored else "audio_fallback")
-        for c in dataset.conversations
-    }
-    assert sorted(final["transcripts"]) == sorted(
-        (gid, communication_id, phrases) for gid, (communication_id, phrases) in stored.items()
-    )
-    assert final["duplicate_utterances"] == 0
+    assert_matches_ground_truth(final, dataset=dataset, stored=stored)
     assert final["leased"] == 0
     # Both clusters ingested, and no conversation was stored by both (or twice by one).
     assert all(stored_by_cluster), "one cluster did no ingestion: the test did not exercise two clusters"

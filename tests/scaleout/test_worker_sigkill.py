@@ -22,6 +22,7 @@ from tests.scaleout.support import (
     Database,
     Process,
     WebhookReceiver,
+    assert_matches_ground_truth,
     environment,
     expected_stored,
     final_snapshot,
@@ -162,14 +163,7 @@ def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tm
         f"{stranded}; stored per life {[sum(c.values()) for c in stored_lines]}; webhook deliveries "
         f"{len(receiver.deliveries)} for {len(stored)} versions"
     )
-    assert final["states"] == {
-        c.conversation_id: ("stored" if c.conversation_id in stored else "audio_fallback")
-        for c in dataset.conversations
-    }
-    assert sorted(final["transcripts"]) == sorted(
-        (gid, communication_id, phrases) for gid, (communication_id, phrases) in stored.items()
-    )
-    assert final["duplicate_utterances"] == 0
+    assert_matches_ground_truth(final, dataset=dataset, stored=stored)
     assert final["leased"] == 0  # every lease the killed cluster held was reclaimed and released
     assert final["recordings"] == CONVERSATIONS - len(stored)
     # The restarted cluster did real work, and no conversation was stored in both lives.
