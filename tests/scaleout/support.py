@@ -167,7 +167,12 @@ def final_snapshot(db: Database) -> dict:
             'select count(*) from (select transcript_id, "index" from reviews_utterance '
             'group by transcript_id, "index" having count(*) > 1) d'
         ),
-        "leased": db.scalar("select count(*) from reviews_conversation where lease_token != ''"),
+        # Unfinished rows still held by a lease: work a dead worker would block. A final row may keep
+        # the lease a killed worker never gave back; nothing claims final rows, so it blocks nothing.
+        "leased": db.scalar(
+            "select count(*) from reviews_conversation where lease_token != '' "
+            "and state not in ('stored', 'audio_fallback', 'failed')"
+        ),
         "recordings": db.scalar("select count(distinct conversation_id) from reviews_audiorecording"),
         "outbox": {
             (sink, state): n

@@ -72,11 +72,19 @@ def test_it_runs_two_clusters_at_once_without_duplicates_or_rate_overrun(tmp_pat
             GENESYS_RATE_LIMIT_HEADROOM=str(HEADROOM),
             COMPLIANCE_WEBHOOK_URL=receiver.url,
             COMPLIANCE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            Q_LOG_LEVEL="INFO",  # "Q Cluster … running." tells us each cluster is ready
         )
         run_manage("migrate", "--noinput", env=env)
         db = Database(database_url)
 
         clusters = [Process.manage("qcluster", env=env, log=tmp_path / f"cluster-{n}.log") for n in (1, 2)]
+        # Work starts only when both clusters listen: on a busy machine one cluster can still be
+        # importing Django while the other drains the whole queue, which would test only one.
+        wait_for(
+            lambda: all(" running." in (tmp_path / f"cluster-{n}.log").read_text(errors="replace") for n in (1, 2)),
+            timeout=60,
+            what="both clusters running",
+        )
         ticker = Process.ticker(env=env, log=tmp_path / "ticker.log")
         processes = [*clusters, ticker]
         try:
