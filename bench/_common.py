@@ -197,6 +197,31 @@ class ChildResult:
     stderr: str
 
 
+def populate_from_emulator(data_dir: Path, *, url: str, start, end, database_url: str | None = None) -> dict[str, str]:
+    """A migrated database filled by the real pipeline from the emulator at `url`, with fast polling.
+
+    Returns the child environment so the caller can run more commands against the same data.
+    """
+    env = django_env(
+        data_dir,
+        database_url=database_url,
+        GENESYS_API_URL=url,
+        GENESYS_LOGIN_URL=url,
+        GENESYS_RATE_LIMIT_PER_MINUTE=6000,
+        TRANSCRIPT_POLL_BASE_SECONDS=0.2,
+        TRANSCRIPT_POLL_MAX_SECONDS=1,
+        TRANSCRIPT_DEADLINE_SECONDS=3,
+        STATIC_MANIFEST="false",
+    )
+    migrate(env)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    command = [PYTHON, str(BENCH / "run_pipeline.py"), "--since", start.strftime(fmt), "--until", end.strftime(fmt)]
+    result = subprocess.run([*command, "--max-wait", "300"], env=env, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pipeline populate failed:\n{result.stderr[-3000:]}")
+    return env
+
+
 def run_measured(
     args: list[str], *, env: dict[str, str], timeout: float | None = None, cwd: Path = ROOT
 ) -> ChildResult:

@@ -32,17 +32,15 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
-    BENCH,
     EMULATOR_CLIENT_ID,
     EMULATOR_CLIENT_SECRET,
     PYTHON,
     ROOT,
-    django_env,
     free_port,
     md_table,
-    migrate,
     pg_available,
     pg_database,
+    populate_from_emulator,
     section_text,
     wait_for_port,
     write_section,
@@ -197,37 +195,7 @@ def run(args: argparse.Namespace, engine: str, stack: ExitStack) -> dict:
         ds, client_id=EMULATOR_CLIENT_ID, client_secret=EMULATOR_CLIENT_SECRET, rate_limit_per_minute=6000
     )
     url = stack.enter_context(emulator.serve(host="127.0.0.1", port=0))
-    env = django_env(
-        tmp,
-        database_url=db_url,
-        GENESYS_API_URL=url,
-        GENESYS_LOGIN_URL=url,
-        GENESYS_RATE_LIMIT_PER_MINUTE=6000,
-        TRANSCRIPT_POLL_BASE_SECONDS=0.2,
-        TRANSCRIPT_POLL_MAX_SECONDS=1,
-        TRANSCRIPT_DEADLINE_SECONDS=3,
-        STATIC_MANIFEST="false",
-    )
-    migrate(env)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    res = subprocess.run(
-        [
-            PYTHON,
-            str(BENCH / "run_pipeline.py"),
-            "--since",
-            start.strftime(fmt),
-            "--until",
-            end.strftime(fmt),
-            "--max-wait",
-            "300",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(f"pipeline populate failed:\n{res.stderr[-3000:]}")
+    env = populate_from_emulator(tmp, url=url, start=start, end=end, database_url=db_url)
     pop = subprocess.run(
         [PYTHON, __file__, "--populate-child", "--extra-rows", str(args.extra_rows)],
         env=env,

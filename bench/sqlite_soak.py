@@ -37,10 +37,9 @@ from bench._common import (  # noqa: E402
     EMULATOR_CLIENT_SECRET,
     PYTHON,
     ROOT,
-    django_env,
     free_port,
     md_table,
-    migrate,
+    populate_from_emulator,
     section_text,
     wait_for_port,
     write_section,
@@ -168,36 +167,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="tv-bench-soak-") as tmp_s, emulator.serve(host="127.0.0.1", port=0) as url:
         tmp = Path(tmp_s)
-        env = django_env(
-            tmp,
-            GENESYS_API_URL=url,
-            GENESYS_LOGIN_URL=url,
-            GENESYS_RATE_LIMIT_PER_MINUTE=6000,
-            TRANSCRIPT_POLL_BASE_SECONDS=0.2,
-            TRANSCRIPT_POLL_MAX_SECONDS=1,
-            TRANSCRIPT_DEADLINE_SECONDS=3,
-            STATIC_MANIFEST="false",
-        )
-        migrate(env)
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-        pop = subprocess.run(
-            [
-                PYTHON,
-                str(BENCH / "run_pipeline.py"),
-                "--since",
-                start.strftime(fmt),
-                "--until",
-                end.strftime(fmt),
-                "--max-wait",
-                "300",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if pop.returncode != 0:
-            raise RuntimeError(pop.stderr[-3000:])
+        env = populate_from_emulator(tmp, url=url, start=start, end=end)
         info = subprocess.run(
             [PYTHON, str(BENCH / "dashboard_load.py"), "--populate-child"],
             cwd=ROOT,
