@@ -90,13 +90,7 @@ class OutboxMessageAdmin(AuditedAdminMixin, admin.ModelAdmin):
         dead = list(queryset.filter(state=OutboxMessage.State.DEAD))
         for message in dead:
             replay(message)
-            audit.record_event(
-                request=request,
-                action=AuditEvent.Action.REPLAY,
-                object_type="outbox_message",
-                object_id=str(message.pk),
-                detail={"sink": message.sink, "via": "admin"},
-            )
+            audit.record_replay(request=request, message=message, via="admin")
         skipped = queryset.count() - len(dead)
         self.message_user(request, f"Queued {len(dead)} dead letter(s) again.", messages.SUCCESS)
         if skipped:

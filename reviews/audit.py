@@ -65,6 +65,17 @@ def record_search(*, request, query: str, filters, total: int, via: str = "web",
     )
 
 
+def record_replay(*, request, message, via: str) -> AuditEvent:
+    """A REPLAY event for a dead-lettered compliance delivery, the same shape from every entry point."""
+    return record_event(
+        request=request,
+        action=AuditEvent.Action.REPLAY,
+        object_type="outbox_message",
+        object_id=str(message.pk),
+        detail={"sink": message.sink, "idempotency_key": message.idempotency_key, "via": via},
+    )
+
+
 def client_ip(request) -> str | None:
     """REMOTE_ADDR, or the address our proxy appended to X-Forwarded-For when we sit behind one.
 

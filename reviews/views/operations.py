@@ -146,11 +146,5 @@ def replay(request: HttpRequest, message_pk: int) -> HttpResponse:
     if message.state != OutboxMessage.State.DEAD:
         return _after_action(request, messages.WARNING, f"Delivery {message.pk} is not a dead letter.")
     replay_message(message)
-    audit.record_event(
-        request=request,
-        action=AuditEvent.Action.REPLAY,
-        object_type="outbox_message",
-        object_id=str(message.pk),
-        detail={"sink": message.sink, "idempotency_key": message.idempotency_key},
-    )
+    audit.record_replay(request=request, message=message, via="operations")
     return _after_action(request, messages.SUCCESS, f"Delivery {message.pk} to {message.sink} queued again.")
