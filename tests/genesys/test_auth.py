@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -54,10 +53,11 @@ def test_it_refreshes_short_lived_tokens_ten_percent_early(mocked, gx, clock):
 
 def test_it_runs_a_single_refresh_for_concurrent_callers(gx, clock):
     calls = []
-    release = threading.Event()
+    refreshing, release = threading.Event(), threading.Event()
 
     def slow_token(request):
         calls.append(1)
+        refreshing.set()
         release.wait(5)  # hold the refresh open so every thread piles up behind it
         return 200, {}, '{"access_token": "shared", "expires_in": 3600}'
 
@@ -68,9 +68,7 @@ def test_it_runs_a_single_refresh_for_concurrent_callers(gx, clock):
         threads = [threading.Thread(target=lambda: results.append(provider.token())) for _ in range(8)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 5
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.001)
+        refreshing.wait(5)
         release.set()
         for thread in threads:
             thread.join(5)
