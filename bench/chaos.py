@@ -60,6 +60,7 @@ def pipeline_env(tmp: Path, url: str, receiver: Receiver, args: argparse.Namespa
         GENESYS_RATE_LIMIT_PER_MINUTE=args.rate,
         TRANSCRIPT_POLL_BASE_SECONDS=30.0 * args.scale,
         TRANSCRIPT_POLL_MAX_SECONDS=900.0 * args.scale,
+        TRANSCRIPT_POLL_FRESH_SECONDS=300.0 * args.scale,
         TRANSCRIPT_DEADLINE_SECONDS=args.deadline,
         COMPLIANCE_WEBHOOK_URL=receiver.url,
         COMPLIANCE_WEBHOOK_SECRET=WEBHOOK_SECRET,

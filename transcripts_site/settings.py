@@ -305,6 +305,9 @@ RECONCILE_INTERVAL_MINUTES = envint("RECONCILE_INTERVAL_MINUTES", 60, minimum=5)
 RECONCILE_WINDOW_HOURS = envint("RECONCILE_WINDOW_HOURS", 72, minimum=1)
 TRANSCRIPT_POLL_BASE_SECONDS = envfloat("TRANSCRIPT_POLL_BASE_SECONDS", 30.0, minimum=0.01)
 TRANSCRIPT_POLL_MAX_SECONDS = envfloat("TRANSCRIPT_POLL_MAX_SECONDS", 900.0, minimum=0.01)
+# Genesys writes most transcripts within minutes of hang-up: calls younger than this are polled at the
+# base interval; after it the interval doubles with every doubling of the call's age, up to the max.
+TRANSCRIPT_POLL_FRESH_SECONDS = envfloat("TRANSCRIPT_POLL_FRESH_SECONDS", 300.0, minimum=0.01)
 TRANSCRIPT_DEADLINE_SECONDS = envfloat("TRANSCRIPT_DEADLINE_SECONDS", 48 * 3600.0, minimum=0.01)
 if TRANSCRIPT_POLL_MAX_SECONDS < TRANSCRIPT_POLL_BASE_SECONDS:
     raise ImproperlyConfigured("TRANSCRIPT_POLL_MAX_SECONDS must be at least TRANSCRIPT_POLL_BASE_SECONDS")

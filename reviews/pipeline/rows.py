@@ -29,6 +29,8 @@ ACTIVE_STATES = (State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING)
 _ERROR_STREAK = re.compile(r"^\[error (\d+)/\d+\] ")
 # Slots per backoff ceiling that retry times are rounded up to; see next_poll_at().
 GRID_SLOTS = 1
+# The audio-fallback batching grid is at most this share of TRANSCRIPT_DEADLINE_SECONDS; see audio_slot().
+AUDIO_SLOT_SHARE = 1 / 16
 
 
 def now_of(clock: Clock) -> datetime:
@@ -51,6 +53,36 @@ def next_poll_at(*, now: datetime, attempt: int, rng: random.Random | None = Non
     )
 
 
+def availability_level(*, ended_at: datetime | None, now: datetime, attempts: int) -> int:
+    """The backoff exponent for an availability probe, from the call's age rather than the probe count.
+
+    Genesys writes most transcripts within minutes of hang-up, so a call younger than
+    TRANSCRIPT_POLL_FRESH_SECONDS stays at level 0 (the base interval); after that the level rises by
+    one with every doubling of its age. A transcript is then found within a fixed share of its own
+    latency, and a backfilled call that ended days ago starts at the cap. The extra probes of fresh
+    calls are cheap because a search call is shared by every call probed in the same slot. Without a
+    known end (not resolved yet) the probe count stands in.
+    """
+    if ended_at is None:
+        return attempts
+    fresh = settings.TRANSCRIPT_POLL_FRESH_SECONDS
+    age = (now - ended_at).total_seconds()
+    if age < fresh:
+        return 0
+    return int(math.log2(age / fresh)) + 1
+
+
+def next_availability_probe(conversation: Conversation, *, now: datetime, rng: random.Random | None = None) -> datetime:
+    """The next probe after a "not yet": the backoff slot, or the deadline's slot if that comes first,
+    so the audio fallback starts on time instead of up to one capped interval late."""
+    level = availability_level(ended_at=conversation.ended_at, now=now, attempts=conversation.attempts)
+    probe_at = next_poll_at(now=now, attempt=level, rng=rng)
+    if conversation.deadline_at is None:
+        return probe_at
+    final_probe = on_grid(conversation.deadline_at.timestamp(), grid=settings.TRANSCRIPT_POLL_BASE_SECONDS, after=now)
+    return min(probe_at, final_probe)
+
+
 def on_grid(epoch: float, *, grid: float, after: datetime) -> datetime:
     """The first multiple of `grid` at or after `epoch`, strictly later than `after`."""
     slot = math.ceil(epoch / grid) * grid
@@ -60,9 +92,12 @@ def on_grid(epoch: float, *, grid: float, after: datetime) -> datetime:
 
 
 def audio_slot(*, now: datetime) -> datetime:
-    """When a deadline-expired conversation fetches its recording: the next TRANSCRIPT_POLL_MAX_SECONDS
-    slot, so the fallbacks of one period go out together in a single batch download request."""
-    return on_grid(now.timestamp(), grid=settings.TRANSCRIPT_POLL_MAX_SECONDS, after=now)
+    """When a deadline-expired conversation fetches its recording: the next slot of a shared grid, so the
+    fallbacks of one period go out together in a single batch download request. The grid is
+    TRANSCRIPT_POLL_MAX_SECONDS, but never more than AUDIO_SLOT_SHARE of the deadline, so batching
+    delays the audio by a small fraction of the time already spent waiting for the transcript."""
+    grid = min(settings.TRANSCRIPT_POLL_MAX_SECONDS, settings.TRANSCRIPT_DEADLINE_SECONDS * AUDIO_SLOT_SHARE)
+    return on_grid(now.timestamp(), grid=grid, after=now)
 
 
 def error_streak(last_error: str) -> int:
@@ -109,13 +144,12 @@ def set_state(conversation: Conversation, *, token: str, state: str) -> bool:
 
 def reschedule_not_yet(conversation: Conversation, *, token: str, now: datetime, note: str = "") -> bool:
     """The transcript is not there yet (404 or absent from search): count the probe and back off."""
-    attempt = conversation.attempts
     return release(
         conversation,
         token=token,
         state=State.AWAITING_TRANSCRIPT,
-        attempts=attempt + 1,
-        next_attempt_at=next_poll_at(now=now, attempt=attempt),
+        attempts=conversation.attempts + 1,
+        next_attempt_at=next_availability_probe(conversation, now=now),
         last_error=note,
     )
 
