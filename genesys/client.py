@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from genesys.auth import TOKEN_ENDPOINT, TokenAttempt, TokenProvider
 from genesys.backoff import full_jitter
 from genesys.clock import SYSTEM_CLOCK, Clock
-from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, stream_download
+from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, parse_http_date, stream_download
 from genesys.errors import (
     GenesysError,
     ServerError,
@@ -82,14 +82,19 @@ def split_interval(start: datetime, end: datetime, *, step: timedelta) -> Iterat
         cursor = upper
 
 
-def retry_after_seconds(headers: Any) -> float | None:
+def retry_after_seconds(headers: Any, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds from `now` (epoch): delay-seconds, or an HTTP-date (RFC 9110 §10.2.3)."""
     raw = headers.get("Retry-After")
     if raw is None:
         return None
     try:
         return max(float(str(raw).strip()), 0.0)
     except ValueError:
+        pass
+    when = parse_http_date(str(raw))
+    if when is None or now is None:
         return None
+    return max(when.timestamp() - now, 0.0)
 
 
 def conversation_details_body(*, start: datetime, end: datetime, page_size: int, page_number: int) -> dict:

@@ -139,7 +139,9 @@ def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: C
         changes.update(state=State.DELIVERED, delivered_at=now, last_error="")
     elif outcome.result == "retry" and message.attempts < settings.COMPLIANCE_MAX_ATTEMPTS:
         verdict = "retried"
-        changes.update(last_error=outcome.error, next_attempt_at=_next_attempt(now, message.attempts, rng))
+        changes.update(
+            last_error=outcome.error, next_attempt_at=_next_attempt(now, message.attempts, rng, outcome.retry_after)
+        )
     else:
         verdict = "dead"
         reason = (
@@ -181,10 +183,13 @@ def _due(now: datetime):
     )
 
 
-def _next_attempt(now: datetime, attempts: int, rng) -> datetime:
-    delay = full_jitter(
-        attempts - 1, base=settings.COMPLIANCE_RETRY_BASE_SECONDS, cap=settings.COMPLIANCE_RETRY_MAX_SECONDS, rng=rng
-    )
+def _next_attempt(now: datetime, attempts: int, rng, retry_after: float | None = None) -> datetime:
+    """Capped full-jitter backoff, but never sooner than the receiver's Retry-After (itself capped, so a
+    receiver cannot park a row for longer than COMPLIANCE_RETRY_MAX_SECONDS)."""
+    cap = settings.COMPLIANCE_RETRY_MAX_SECONDS
+    delay = full_jitter(attempts - 1, base=settings.COMPLIANCE_RETRY_BASE_SECONDS, cap=cap, rng=rng)
+    if retry_after:
+        delay = max(delay, min(retry_after, cap))
     return now + timedelta(seconds=delay)
 
 

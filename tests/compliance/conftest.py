@@ -76,6 +76,7 @@ class WebhookReceiver:
         self.clock = clock
         self.secret = WEBHOOK_SECRET
         self.status = 200
+        self.headers: dict[str, str] = {}  # extra response headers, e.g. Retry-After
         self.requests: list[dict] = []
         self._lock = threading.Lock()
 
@@ -91,6 +92,8 @@ class WebhookReceiver:
                         {"headers": dict(self.headers), "body": body, "at": receiver.clock.time(), "status": status}
                     )
                 self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

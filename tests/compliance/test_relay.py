@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import timedelta
+from email.utils import formatdate
 from io import StringIO
 
 import pytest
@@ -102,6 +103,28 @@ def test_it_retries_with_capped_full_jitter(make_transcript, clock, webhook_rece
         delays.append((message.next_attempt_at - before).total_seconds())
 
     assert [0 <= delay <= ceiling for delay, ceiling in zip(delays, [10, 20, 25, 25], strict=True)] == [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("seconds", "as_date", "earliest"),
+    [(600, False, 600), (1800, True, 1800), (86400, False, 3600)],  # capped at COMPLIANCE_RETRY_MAX_SECONDS
+)
+def test_it_waits_for_the_receivers_retry_after(
+    make_transcript, clock, webhook_receiver, settings, seconds, as_date, earliest
+):
+    settings.COMPLIANCE_RETRY_BASE_SECONDS = 10
+    settings.COMPLIANCE_RETRY_MAX_SECONDS = 3600
+    (message,) = record_transcript_version(make_transcript(), clock=clock)
+    webhook_receiver.status = 429
+    header = formatdate(clock.time() + seconds, usegmt=True) if as_date else str(seconds)
+    webhook_receiver.headers = {"Retry-After": header}
+
+    relay_due(clock=clock, rng=random.Random(1))
+
+    message.refresh_from_db()
+    wait = (message.next_attempt_at - clock_now(clock)).total_seconds()
+    assert message.state == "pending"
+    assert earliest <= wait <= max(earliest, 10)
 
 
 def test_it_retries_when_the_receiver_is_unreachable(make_transcript, clock, webhook_receiver, settings):

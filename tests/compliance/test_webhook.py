@@ -80,3 +80,8 @@ def test_it_classifies_receiver_answers(status, result):
     outcome = outcome_for_status(status)
 
     assert (outcome.result, outcome.status) == (result, status)
+
+
+def test_it_passes_the_receivers_retry_after_on_with_a_retry():
+    assert outcome_for_status(503, retry_after=120.0).retry_after == 120.0
+    assert outcome_for_status(400, retry_after=120.0).retry_after is None

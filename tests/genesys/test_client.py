@@ -7,7 +7,7 @@ import pytest
 import requests
 import responses
 
-from genesys.client import iso_utc
+from genesys.client import iso_utc, retry_after_seconds
 from genesys.errors import (
     AuthenticationError,
     GenesysError,
@@ -423,3 +423,22 @@ def test_it_raises_permission_denied_for_a_lookup_without_the_permission(mocked,
     with pytest.raises(PermissionDeniedError) as raised:
         client.get_users(["u1"])
     assert raised.value.missing_permissions == ["directory:user:view"]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 1.5 ", 1.5),
+        ("-3", 0.0),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 60.0),
+        ("Sun, 06 Nov 1994 08:47:37 GMT", 0.0),  # already passed
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_it_reads_retry_after_as_seconds_or_an_http_date(header, seconds):
+    now = 784111717.0  # Sun, 06 Nov 1994 08:48:37 GMT
+    headers = {} if header is None else {"Retry-After": header}
+
+    assert retry_after_seconds(headers, now=now) == seconds

@@ -24,14 +24,16 @@ class DeliveryOutcome:
     result: Literal["delivered", "retry", "permanent"]
     status: int | None = None
     error: str = ""
+    # The receiver's Retry-After (429/503), in seconds: the relay waits at least this long.
+    retry_after: float | None = None
 
     @classmethod
     def delivered(cls, status: int | None = None) -> DeliveryOutcome:
         return cls("delivered", status)
 
     @classmethod
-    def retry(cls, error: str, status: int | None = None) -> DeliveryOutcome:
-        return cls("retry", status, error)
+    def retry(cls, error: str, status: int | None = None, *, retry_after: float | None = None) -> DeliveryOutcome:
+        return cls("retry", status, error, retry_after)
 
     @classmethod
     def permanent(cls, error: str, status: int | None = None) -> DeliveryOutcome:

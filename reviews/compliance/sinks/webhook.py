@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import requests
 from django.conf import settings
 
+from genesys.client import retry_after_seconds
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews.compliance.payload import payload_bytes
 from reviews.compliance.sinks import DeliveryOutcome
@@ -49,15 +50,16 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
         )
     except requests.RequestException as exc:  # timeouts, refused and dropped connections
         return DeliveryOutcome.retry(f"webhook request failed: {type(exc).__name__}: {exc}")
-    return outcome_for_status(response.status_code, response.text[:200])
+    retry_after = retry_after_seconds(response.headers, now=clock.time())
+    return outcome_for_status(response.status_code, response.text[:200], retry_after=retry_after)
 
 
-def outcome_for_status(status: int, detail: str = "") -> DeliveryOutcome:
+def outcome_for_status(status: int, detail: str = "", *, retry_after: float | None = None) -> DeliveryOutcome:
     if 200 <= status < 300:
         return DeliveryOutcome.delivered(status)
     error = f"webhook answered HTTP {status}" + (f": {detail}" if detail else "")
     if status >= 500 or status in RETRYABLE_CLIENT_ERRORS:
-        return DeliveryOutcome.retry(error, status)
+        return DeliveryOutcome.retry(error, status, retry_after=retry_after)
     # 3xx (redirects are not followed) and the remaining 4xx: retrying the same request cannot help.
     return DeliveryOutcome.permanent(error, status)
 
