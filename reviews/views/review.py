@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -31,6 +33,10 @@ REVIEW_TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 FINISHED_STATUSES = (Status.REVIEWED, Status.ESCALATED)
 EXPORT_FORMATS = ("txt", "json")
+# The review page renders one window ("chunk") of a call's turns; the rest load on demand.
+REVIEW_PAGE_UTTERANCES = 500
+UTTERANCE_ORDER = ("start_ms", "transcript_id", "index")
+LOAD_DIRECTIONS = ("earlier", "later")
 CONFLICT_MESSAGE = "Someone else changed this review meanwhile; the panel now shows their status."
 
 
@@ -68,15 +74,104 @@ def _start_offset(request: HttpRequest) -> int | None:
         return None
 
 
-def _utterances_with_findings(conversation: Conversation, findings) -> list:
+def _requested_chunk(request: HttpRequest) -> int | None:
+    """?chunk=N as a number; None when absent. Junk or a negative number is a 404, not a guess."""
+    raw = request.GET.get("chunk")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise Http404("No such part of this transcript.")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class TurnWindow:
+    """Which slice of a call's turns one response shows: chunk n holds turns [n*size, (n+1)*size)."""
+
+    chunk: int
+    size: int
+    total: int
+    utterances: list
+
+    @property
+    def offset(self) -> int:
+        return self.chunk * self.size
+
+    @property
+    def first_number(self) -> int:  # 1-based, for "Turns 501–1,000 of 10,000"
+        return self.offset + 1 if self.utterances else 0
+
+    @property
+    def last_number(self) -> int:
+        return self.offset + len(self.utterances)
+
+    @property
+    def earlier_first(self) -> int:  # 1-based first turn of the chunk before this one
+        return max(self.offset - self.size, 0) + 1
+
+    @property
+    def later_first(self) -> int:
+        return self.offset + self.size + 1
+
+    @property
+    def later_last(self) -> int:
+        return min(self.offset + 2 * self.size, self.total)
+
+    @property
+    def earlier_chunk(self) -> int | None:
+        return self.chunk - 1 if self.chunk > 0 else None
+
+    @property
+    def later_chunk(self) -> int | None:
+        return self.chunk + 1 if self.offset + self.size < self.total else None
+
+    @property
+    def is_partial(self) -> bool:
+        return self.total > len(self.utterances)
+
+    @property
+    def utterance_ids(self) -> frozenset[int]:
+        return frozenset(u.pk for u in self.utterances)
+
+
+def _turn_window(conversation: Conversation, *, chunk: int | None, start_ms: int | None) -> TurnWindow:
+    """The requested chunk, or the one holding the first turn at/after start_ms, or chunk 0.
+
+    Two queries whatever the call's length: one COUNT (with the turns before start_ms) and one OFFSET/LIMIT.
+    """
+    size = max(int(REVIEW_PAGE_UTTERANCES), 1)
+    utterances = conversation.utterances.all()
+    if chunk is None and start_ms is not None:
+        counts = utterances.aggregate(total=Count("pk"), before=Count("pk", filter=Q(start_ms__lt=start_ms)))
+        total = counts["total"]
+        # Turns are ordered by start_ms first, so "before" is the position of the first turn at/after t.
+        chunk = min(counts["before"], max(total - 1, 0)) // size
+    else:
+        total = utterances.count()
+        chunk = chunk or 0
+        if chunk and chunk * size >= total:
+            raise Http404("No such part of this transcript.")
+    rows = list(utterances.order_by(*UTTERANCE_ORDER)[chunk * size : (chunk + 1) * size])
+    return TurnWindow(chunk=chunk, size=size, total=total, utterances=rows)
+
+
+def _utterances_with_findings(window: TurnWindow, findings) -> list:
+    """The window's turns, each with .leak_findings; findings on turns outside the window are left alone."""
+    in_window = window.utterance_ids
     by_utterance = defaultdict(list)
     for finding in findings:
-        if finding.utterance_id:
+        if finding.utterance_id in in_window:
             by_utterance[finding.utterance_id].append(finding)
-    utterances = list(conversation.utterances.order_by("start_ms", "transcript_id", "index"))
-    for utterance in utterances:
+    for utterance in window.utterances:
         utterance.leak_findings = by_utterance.get(utterance.pk, [])
-    return utterances
+    return window.utterances
+
+
+def _mark_findings_in_window(findings, window: TurnWindow) -> None:
+    """Links to a finding outside the window reload the page at its moment (?t=) so its chunk is rendered."""
+    in_window = window.utterance_ids
+    for finding in findings:
+        finding.in_window = finding.utterance_id in in_window
 
 
 def _deliveries(conversation: Conversation) -> list[dict]:
@@ -99,20 +194,40 @@ def _review_panel_context(request: HttpRequest, conversation: Conversation, form
     }
 
 
+def _window_context(window: TurnWindow, direction: str | None) -> dict:
+    return {
+        "window": window,
+        # A fragment carries only the loader on its own side; the full page shows both.
+        "show_earlier": window.earlier_chunk is not None and direction != "later",
+        "show_later": window.later_chunk is not None and direction != "earlier",
+    }
+
+
 @login_required
 @require_GET
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     conversation = access.get_conversation_for_user(request.user, conversation_id)
-    findings = list(RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms"))
+    requested_chunk = _requested_chunk(request)
+    if requested_chunk is not None and _is_partial_request(request):
+        return _turns_fragment(request, conversation, requested_chunk)
+    start_ms = _start_offset(request) if requested_chunk is None else None
+    window = _turn_window(conversation, chunk=requested_chunk, start_ms=start_ms)
+    findings = list(
+        RedactionFinding.objects.filter(transcript__conversation=conversation)
+        .annotate(utterance_start_ms=F("utterance__start_ms"))
+        .order_by("start_ms")
+    )
+    _mark_findings_in_window(findings, window)
     context = {
         **_review_panel_context(request, conversation),
+        **_window_context(window, direction=None),
         "transcripts": list(conversation.transcripts.order_by("pk")),
-        "utterances": _utterances_with_findings(conversation, findings),
+        "utterances": _utterances_with_findings(window, findings),
         "findings": findings,
         "can_see_finding_details": access.can_see_finding_details(request.user),
         "recordings": list(conversation.recordings.order_by("stored_at")),
         "deliveries": _deliveries(conversation),
-        "start_ms": _start_offset(request),
+        "start_ms": start_ms,
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
     audit.record_event(
@@ -120,8 +235,35 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         action=AuditEvent.Action.VIEW_TRANSCRIPT,
         object_type="conversation",
         object_id=conversation.genesys_id,
+        detail={"chunk": window.chunk},
     )
     response = render(request, "reviews/conversation.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int) -> HttpResponse:
+    """One chunk of turns plus the loader for the next one in the same direction (htmx "Earlier/Later turns")."""
+    direction = request.GET.get("direction")
+    if direction not in LOAD_DIRECTIONS:
+        direction = "later"
+    window = _turn_window(conversation, chunk=chunk, start_ms=None)
+    findings = RedactionFinding.objects.filter(utterance_id__in=window.utterance_ids).order_by("start_ms")
+    context = {
+        **_window_context(window, direction=direction),
+        "conversation": conversation,
+        "utterances": _utterances_with_findings(window, findings),
+        "can_see_finding_details": access.can_see_finding_details(request.user),
+        "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
+    }
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.VIEW_TRANSCRIPT,
+        object_type="conversation",
+        object_id=conversation.genesys_id,
+        detail={"chunk": window.chunk},
+    )
+    response = render(request, "reviews/conversation.html#turn-chunk", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 

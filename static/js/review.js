@@ -1,4 +1,6 @@
 // Transcript review page: seek on click, follow playback, ?t= deep links, find in transcript.
+// The page holds one window of turns; "Earlier/Later turns" loaders swap more rows in with htmx,
+// so every handler below is delegated or re-scans the list after a swap.
 // Plain DOM code, no build step. Transcript text is only ever read via textContent.
 (function () {
   "use strict";
@@ -10,9 +12,14 @@
 
     var player = document.getElementById("player");
     var follow = document.getElementById("follow-playback");
-    var turns = Array.prototype.slice.call(turnsList.querySelectorAll(".turn"));
-    var starts = turns.map(function (el) { return Number(el.dataset.start); });
+    var turns = [], starts = [];
     var current = null;
+
+    function scan() {
+      turns = Array.prototype.slice.call(turnsList.querySelectorAll(".turn"));
+      starts = turns.map(function (el) { return Number(el.dataset.start); });
+      if (current && !turnsList.contains(current)) current = null;
+    }
 
     function turnAt(ms) {
       // Last turn that started at or before ms (turns are sorted by start).
@@ -20,6 +27,10 @@
       while (lo <= hi) {
         var mid = (lo + hi) >> 1;
         if (starts[mid] <= ms) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
+      }
+      if (found === starts.length - 1 && found >= 0 && turnsList.querySelector(".turns-later")) {
+        // Past the loaded window: the turn playing now is not on the page yet.
+        if (ms > Number(turns[found].dataset.end)) return null;
       }
       return found >= 0 ? turns[found] : null;
     }
@@ -41,11 +52,42 @@
       if (playing && playing.catch) playing.catch(function () { /* autoplay blocked: user presses play */ });
     }
 
+    function updateRange() {
+      // Header "Turns 1–1,000 of 10,000" follows what is loaded now.
+      var range = document.getElementById("turn-range");
+      if (!range) return;
+      var total = Number(range.dataset.total), size = Number(turnsList.dataset.chunkSize);
+      var earlier = turnsList.querySelector(".turns-earlier");
+      var first = earlier ? (Number(earlier.dataset.chunk) + 1) * size : 0;
+      var shown = turns.length;
+      if (shown >= total) {
+        range.textContent = total.toLocaleString("en") + (total === 1 ? " turn" : " turns");
+      } else {
+        range.textContent = "Turns " + (first + 1).toLocaleString("en") + "\u2013" +
+          (first + shown).toLocaleString("en") + " of " + total.toLocaleString("en");
+      }
+    }
+
+    function loadLaterFor(ms) {
+      // Playback ran past the loaded turns: fetch the next chunk, as scrolling to "Later turns" would.
+      var later = turnsList.querySelector(".turns-later a");
+      if (!later || later.dataset.loading || !window.htmx || !turns.length) return;
+      if (ms <= Number(turns[turns.length - 1].dataset.end)) return;
+      later.dataset.loading = "1";
+      window.htmx.trigger(later, "click");
+    }
+
+    scan();
+
     document.addEventListener("click", function (event) {
       var target = event.target.closest("[data-seek]");
       if (!target) return;
       var ms = Number(target.dataset.seek);
       if (target.tagName === "A") {
+        // A finding on a turn outside the loaded window links to ?t=...#u-...: let the browser load that part.
+        var id = target.hash ? target.hash.slice(1) : "";
+        var onPage = id ? document.getElementById(id) : target.getAttribute("href").charAt(0) === "#";
+        if (!onPage) return;
         var turn = turnAt(ms);
         if (turn) turn.scrollIntoView({ block: "center" });
         event.preventDefault();
@@ -53,9 +95,40 @@
       seek(ms);
     });
 
+    // Rows swapped in by the "Earlier/Later turns" loaders: htmx fires afterSwap once per new row,
+    // so re-scan once after the batch.
+    var refind = function () {};
+    var rescanPending = false;
+    var keep = null;  // the turn below an "Earlier turns" loader and where it was on screen
+    document.addEventListener("htmx:beforeSwap", function (event) {
+      var loader = event.detail.target;
+      if (!loader || !loader.classList || !loader.classList.contains("turns-earlier")) return;
+      var below = loader.nextElementSibling;
+      keep = below ? { el: below, top: below.getBoundingClientRect().top } : null;
+    });
+    document.addEventListener("htmx:afterSwap", function (event) {
+      if (!turnsList.contains(event.target)) return;
+      if (keep) {
+        // Rows inserted above the reader must not push what they were reading off screen.
+        window.scrollBy(0, keep.el.getBoundingClientRect().top - keep.top);
+        keep = null;
+      }
+      if (rescanPending) return;
+      rescanPending = true;
+      setTimeout(function () {
+        rescanPending = false;
+        scan();
+        updateRange();
+        if (player && !player.paused) highlight(turnAt(player.currentTime * 1000), false);
+        refind();
+      }, 0);
+    });
+
     if (player) {
       player.addEventListener("timeupdate", function () {
-        highlight(turnAt(player.currentTime * 1000), !follow || follow.checked);
+        var ms = player.currentTime * 1000, following = !follow || follow.checked;
+        highlight(turnAt(ms), following);
+        if (following) loadLaterFor(ms);
       });
       var select = document.getElementById("recording-select");
       if (select) {
@@ -79,19 +152,22 @@
       }
     }
 
-    initFind(turns);
+    refind = initFind(turnsList);
   }
 
-  function initFind(turns) {
+  function initFind(turnsList) {
     var input = document.getElementById("find-input");
     var count = document.getElementById("find-count");
-    if (!input) return;
-    var texts = turns.map(function (turn) { return turn.querySelector(".text"); });
-    var originals = texts.map(function (el) { return el.innerHTML; });  // our own server-escaped markup
+    if (!input) return function () {};
+    // Texts we marked up, with their original (server-escaped) markup, so a new search can undo the last one.
+    var marked = [];
 
     function reset() {
-      texts.forEach(function (el, i) { el.innerHTML = originals[i]; });
-      turns.forEach(function (turn) { turn.classList.remove("find-miss", "find-hit"); });
+      marked.forEach(function (entry) { entry.el.innerHTML = entry.html; });
+      marked = [];
+      Array.prototype.forEach.call(turnsList.querySelectorAll(".find-miss, .find-hit"), function (turn) {
+        turn.classList.remove("find-miss", "find-hit");
+      });
     }
 
     function markMatches(element, needle) {
@@ -118,29 +194,39 @@
       return hits;
     }
 
+    function find(scroll) {
+      reset();
+      var needle = input.value.trim().toLowerCase();
+      if (!needle) { count.textContent = ""; return; }
+      var total = 0, first = null;
+      Array.prototype.forEach.call(turnsList.querySelectorAll(".turn"), function (turn) {
+        var el = turn.querySelector(".text");
+        // A match split across word spans is not wrapped but still counts for its turn.
+        var matched = el.textContent.toLowerCase().indexOf(needle) !== -1;
+        var hits = 0;
+        if (matched) {
+          marked.push({ el: el, html: el.innerHTML });  // our own server-escaped markup
+          hits = Math.max(markMatches(el, needle), 1);
+        }
+        turn.classList.add(hits ? "find-hit" : "find-miss");
+        if (hits && !first) first = turn;
+        total += hits;
+      });
+      var partial = turnsList.querySelector(".turns-more") ? " in the loaded turns" : "";
+      count.textContent = total + (total === 1 ? " match" : " matches") + partial;
+      if (first && scroll) first.scrollIntoView({ block: "center" });
+    }
+
     var timer = null;
     input.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(function () {
-        reset();
-        var needle = input.value.trim().toLowerCase();
-        if (!needle) { count.textContent = ""; return; }
-        var total = 0, first = null;
-        texts.forEach(function (el, i) {
-          // A match split across word spans is not wrapped but still counts for its turn.
-          var matched = el.textContent.toLowerCase().indexOf(needle) !== -1;
-          var hits = matched ? Math.max(markMatches(el, needle), 1) : 0;
-          turns[i].classList.add(hits ? "find-hit" : "find-miss");
-          if (hits && !first) first = turns[i];
-          total += hits;
-        });
-        count.textContent = total + (total === 1 ? " match" : " matches");
-        if (first) first.scrollIntoView({ block: "center" });
-      }, 150);
+      timer = setTimeout(function () { find(true); }, 150);
     });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Escape") { input.value = ""; reset(); count.textContent = ""; }
     });
+    // Newly loaded turns join an active search without moving the page.
+    return function () { if (input.value.trim()) find(false); };
   }
 
   // Keep shareable search URLs short: drop filters left at "Any" before htmx pushes the URL.

@@ -151,3 +151,196 @@ def test_it_formats_offsets_and_rejoins_split_mask_tokens():
     html = utterance_html(utterance, 0.6)
     assert '<mark class="mask" title="Redacted by Genesys: card number">[card number]</mark>' in html
     assert '<span class="low-confidence" title="Low ASR confidence: 20%">ok</span>' in html
+
+
+# ---------------------------------------------------------------- long calls: one window of turns at a time
+
+CHUNK = 500
+
+
+@pytest.fixture
+def long_call(q1, d1, build, monkeypatch):
+    """A call with n turns 4 s apart, built with bulk_create; REVIEW_PAGE_UTTERANCES is 500 for these tests."""
+    from reviews.models import Utterance
+    from reviews.views import review
+
+    monkeypatch.setattr(review, "REVIEW_PAGE_UTTERANCES", CHUNK)
+
+    def make(n: int = 1_200, genesys_id: str = "conv-long"):
+        conversation = build.conversation(genesys_id, queue=q1, division=d1)
+        transcript = build.transcript(conversation, [])
+        Utterance.objects.bulk_create(
+            [
+                Utterance(
+                    transcript=transcript,
+                    conversation=conversation,
+                    index=i,
+                    speaker="external" if i % 2 else "internal",
+                    participant_purpose="customer" if i % 2 else "agent",
+                    start_ms=i * 4_000,
+                    end_ms=i * 4_000 + 3_000,
+                    text=f"turn number {i}",
+                )
+                for i in range(n)
+            ],
+            batch_size=500,
+        )
+        return conversation, list(conversation.utterances.order_by("start_ms", "transcript_id", "index"))
+
+    return make
+
+
+def _turn_count(body: str) -> int:
+    return body.count('<li id="u-')
+
+
+def test_it_renders_only_the_first_window_of_a_long_call(alice_client, long_call):
+    _conversation, turns = long_call()
+    body = alice_client.get("/conversations/conv-long/").content.decode()
+    assert _turn_count(body) == CHUNK
+    assert f'id="u-{turns[0].pk}"' in body and f'id="u-{turns[CHUNK].pk}"' not in body
+    assert "Turns 1–500 of 1,200" in body
+    assert "Later turns" in body and "Earlier turns" not in body
+    # htmx loads the next chunk in place; without JS the same control is a plain link to that chunk
+    assert 'href="/conversations/conv-long/?chunk=1"' in body
+    assert 'hx-get="/conversations/conv-long/?chunk=1&amp;direction=later"' in body
+    assert 'hx-swap="outerHTML"' in body
+
+
+def test_it_renders_the_chunk_holding_the_requested_moment(alice_client, long_call):
+    _conversation, turns = long_call()
+    hit = turns[700]
+    response = alice_client.get("/conversations/conv-long/", {"t": hit.start_ms})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="u-{hit.pk}"' in body and f'data-start-ms="{hit.start_ms}"' in body
+    assert f'id="u-{turns[0].pk}"' not in body and f'id="u-{turns[1_000].pk}"' not in body
+    assert _turn_count(body) == CHUNK
+    assert "Turns 501–1,000 of 1,200" in body
+    assert "Earlier turns" in body and "Later turns" in body
+    # a moment between two turns opens the chunk of the next turn; one past the end opens the last chunk
+    assert f'id="u-{turns[500].pk}"' in alice_client.get("/conversations/conv-long/", {"t": 1_996_001}).content.decode()
+    last = alice_client.get("/conversations/conv-long/", {"t": 10**9}).content.decode()
+    assert f'id="u-{turns[-1].pk}"' in last and _turn_count(last) == 200 and "Later turns" not in last
+
+
+def test_it_renders_a_chunk_as_a_full_page_without_htmx(alice_client, long_call):
+    _conversation, turns = long_call()
+    body = alice_client.get("/conversations/conv-long/", {"chunk": "2"}).content.decode()
+    assert "<html" in body and 'id="review-panel"' in body
+    assert _turn_count(body) == 200 and f'id="u-{turns[1_000].pk}"' in body
+    assert 'href="/conversations/conv-long/?chunk=1"' in body and "Later turns" not in body
+
+
+def test_it_returns_only_the_rows_of_a_chunk_to_htmx(alice_client, alice, long_call):
+    _conversation, turns = long_call()
+    response = alice_client.get("/conversations/conv-long/", {"chunk": "1"}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body and "review-panel" not in body and 'id="turns"' not in body
+    assert _turn_count(body) == CHUNK
+    assert f'id="u-{turns[500].pk}"' in body and f'id="u-{turns[999].pk}"' in body
+    assert f'id="u-{turns[499].pk}"' not in body and f'id="u-{turns[1_000].pk}"' not in body
+    # a "later" fragment brings the loader for the chunk after it, and only that one
+    assert 'hx-get="/conversations/conv-long/?chunk=2&amp;direction=later"' in body and "Earlier turns" not in body
+    assert "HX-Request" in response["Vary"]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.VIEW_TRANSCRIPT)
+    assert (event.user, event.object_id, event.detail) == (alice, "conv-long", {"chunk": 1})
+
+
+def test_it_brings_the_earlier_loader_with_an_earlier_chunk(alice_client, long_call):
+    _conversation, turns = long_call()
+    body = alice_client.get(
+        "/conversations/conv-long/", {"chunk": "1", "direction": "earlier"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'hx-get="/conversations/conv-long/?chunk=0&amp;direction=earlier"' in body and "Later turns" not in body
+    assert 'hx-trigger="click"' in body  # loading earlier turns never fires on scroll
+    last = alice_client.get(
+        "/conversations/conv-long/", {"chunk": "0", "direction": "earlier"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert _turn_count(last) == CHUNK and "turns-more" not in last
+
+
+def test_it_denies_a_fragment_exactly_like_the_page(alice_client, other_conversation):
+    for params in ({}, {"chunk": "0"}):
+        page = alice_client.get("/conversations/conv-q2/", params)
+        fragment = alice_client.get("/conversations/conv-q2/", params, HTTP_HX_REQUEST="true")
+        assert page.status_code == fragment.status_code == 404
+        assert b"zebra" not in fragment.content
+    assert alice_client.get("/conversations/no-such-call/", {"chunk": "0"}, HTTP_HX_REQUEST="true").status_code == 404
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.VIEW_TRANSCRIPT).exists()
+
+
+def test_it_answers_404_for_a_chunk_that_does_not_exist(alice_client, long_call):
+    long_call()
+    for chunk in ("3", "-1", "abc", "1.5", "", "١"):
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = alice_client.get("/conversations/conv-long/", {"chunk": chunk}, **headers)
+            assert response.status_code == 404, (chunk, headers)
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.VIEW_TRANSCRIPT).exists()
+
+
+def test_it_accepts_chunk_zero_of_a_call_without_turns(alice_client, q1, d1, build):
+    build.conversation("conv-waiting", queue=q1, division=d1, state="awaiting_transcript")
+    assert alice_client.get("/conversations/conv-waiting/", {"chunk": "0"}).status_code == 200
+    fragment = alice_client.get("/conversations/conv-waiting/", {"chunk": "0"}, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and _turn_count(fragment.content.decode()) == 0
+
+
+def test_it_links_findings_outside_the_window_to_their_chunk(alice_client, long_call):
+    from reviews.models import RedactionFinding
+
+    conversation, turns = long_call()
+    transcript = conversation.transcripts.get()
+    for turn in (turns[10], turns[900]):
+        RedactionFinding.objects.create(
+            transcript=transcript, utterance=turn, kind="card_number", rule="luhn-16", confidence=0.9,
+            start_ms=turn.start_ms + 500, masked_excerpt="4111 **** **** 1111",
+        )  # fmt: skip
+    body = alice_client.get("/conversations/conv-long/").content.decode()
+    assert f'href="#u-{turns[10].pk}"' in body
+    # ?t= is the turn's own start, so the chunk loaded is the one holding that turn
+    assert f'href="/conversations/conv-long/?t={turns[900].start_ms}#u-{turns[900].pk}"' in body
+    assert body.count("has-leak") == 1  # only the turn in the window carries its finding
+    fragment = alice_client.get("/conversations/conv-long/", {"chunk": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.count("has-leak") == 1 and "⚠ card_number" in fragment
+    followed = alice_client.get(f"/conversations/conv-long/?t={turns[900].start_ms}").content.decode()
+    assert f'id="u-{turns[900].pk}"' in followed and f'href="#u-{turns[900].pk}"' in followed
+
+
+def test_it_escapes_turn_text_in_a_fragment(alice_client, long_call, build):
+    from reviews.models import Utterance
+
+    _conversation, turns = long_call()
+    Utterance.objects.filter(pk=turns[600].pk).update(text=build.xss)
+    body = alice_client.get("/conversations/conv-long/", {"chunk": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert build.xss not in body and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+
+
+def test_it_does_not_query_more_for_a_longer_call(alice_client, long_call):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for n in (600, 1_200):
+        long_call(n, genesys_id=f"conv-{n}")
+        for params, headers in (({}, {}), ({"t": "2100000"}, {}), ({"chunk": "1"}, {"HTTP_HX_REQUEST": "true"})):
+            with CaptureQueriesContext(connection) as queries:
+                assert alice_client.get(f"/conversations/conv-{n}/", params, **headers).status_code == 200
+            counts[(n, tuple(params), bool(headers))] = len(queries)
+    for (_n, params, htmx), count in counts.items():
+        assert count == counts[(600, params, htmx)], counts
+    assert max(counts.values()) <= 25
+
+
+def test_it_never_loads_every_turn_of_a_long_call(alice_client, long_call, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    long_call()
+    with CaptureQueriesContext(connection) as queries:
+        alice_client.get("/conversations/conv-long/", {"t": "2100000"})
+    turn_selects = [q["sql"] for q in queries if 'FROM "reviews_utterance"' in q["sql"] and "COUNT(" not in q["sql"]]
+    assert len(turn_selects) == 1 and "LIMIT 500 OFFSET 500" in turn_selects[0]
+    with django_assert_max_num_queries(12):
+        alice_client.get("/conversations/conv-long/", {"chunk": "2"}, HTTP_HX_REQUEST="true")
