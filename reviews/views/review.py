@@ -230,16 +230,7 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         "start_ms": start_ms,
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
-    audit.record_event(
-        request=request,
-        action=AuditEvent.Action.VIEW_TRANSCRIPT,
-        object_type="conversation",
-        object_id=conversation.genesys_id,
-        detail={"chunk": window.chunk},
-    )
-    response = render(request, "reviews/conversation.html", context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return _render_turns(request, conversation, window, "reviews/conversation.html", context)
 
 
 def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int) -> HttpResponse:
@@ -256,6 +247,13 @@ def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int
         "can_see_finding_details": access.can_see_finding_details(request.user),
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
+    return _render_turns(request, conversation, window, "reviews/conversation.html#turn-chunk", context)
+
+
+def _render_turns(
+    request: HttpRequest, conversation: Conversation, window: TurnWindow, template: str, context: dict
+) -> HttpResponse:
+    """Audit the transcript view (which chunk was shown), then render; page and fragment vary on HX-Request."""
     audit.record_event(
         request=request,
         action=AuditEvent.Action.VIEW_TRANSCRIPT,
@@ -263,7 +261,7 @@ def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int
         object_id=conversation.genesys_id,
         detail={"chunk": window.chunk},
     )
-    response = render(request, "reviews/conversation.html#turn-chunk", context)
+    response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
