@@ -9,8 +9,8 @@ transcript's sha256 / utterance count / idempotency key / outbox rows, audio rec
 keys; plus the webhook receiver: every key delivered, and no version under two keys. The SQLite file must
 pass PRAGMA integrity_check and the FTS5 'integrity-check' command.
 
-PIPELINE_LEASE_SECONDS is 10 (its minimum) so that conversations leased by a killed driver are taken over
-after 10 s instead of the production 900 s.
+PIPELINE_LEASE_SECONDS and COMPLIANCE_LEASE_SECONDS are 10 (their minimum) so that conversations and outbox
+rows leased by a killed driver are taken over after 10 s instead of the production 900 s / 600 s.
 
     .venv/bin/python bench/crash_restart.py                         # 40 conversations
     .venv/bin/python bench/crash_restart.py --conversations 200     # documented full size
@@ -90,7 +90,7 @@ def one_side(args: argparse.Namespace, *, kills: int) -> dict:
     rng = random.Random(args.seed)
     kill_log = []
     with tempfile.TemporaryDirectory(prefix="tv-bench-crash-") as tmp, emulator.serve(host="127.0.0.1", port=0) as url:
-        env = pipeline_env(Path(tmp), url, receiver, args, PIPELINE_LEASE_SECONDS=10)
+        env = pipeline_env(Path(tmp), url, receiver, args, PIPELINE_LEASE_SECONDS=10, COMPLIANCE_LEASE_SECONDS=10)
         migrate(env)
         cmd = [PYTHON, str(BENCH / "run_pipeline.py"), "--since", iso(start), "--until", iso(end), "--max-wait", "600"]
         started = time.monotonic()
@@ -182,7 +182,7 @@ def main() -> None:
         notes.append(f"First difference ({sample}): clean={a.get(sample)} crashy={b.get(sample)}")
     notes.append(
         "SIGKILL of the single driver process (bench/run_pipeline.py = reviews.pipeline.run_backfill + relay), "
-        "SQLite WAL, filesystem + webhook sinks; PIPELINE_LEASE_SECONDS=10."
+        "SQLite WAL, filesystem + webhook sinks; PIPELINE_LEASE_SECONDS=10, COMPLIANCE_LEASE_SECONDS=10."
     )
     body = section_text(f"Crash/restart: {args.kills} SIGKILLs, {args.conversations} conversations", table, notes)
     print(body)

@@ -25,6 +25,7 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         ("GENESYS_RATE_LIMIT_PER_MINUTE", "lots", "GENESYS_RATE_LIMIT_PER_MINUTE must be an integer"),
         ("TRANSCRIPT_POLL_BASE_SECONDS", "-1", "TRANSCRIPT_POLL_BASE_SECONDS must be at least"),
         ("TRANSCRIPT_POLL_FRESH_SECONDS", "soon", "TRANSCRIPT_POLL_FRESH_SECONDS must be a number"),
+        ("COMPLIANCE_LEASE_SECONDS", "5", "COMPLIANCE_LEASE_SECONDS must be at least 10"),
         ("GENESYS_REGION", "https://api.mypurecloud.com", "GENESYS_REGION must be a region domain"),
         ("GENESYS_API_URL", "api.mypurecloud.com", "GENESYS_API_URL must be an http(s) URL"),
         ("DATABASE_URL", "mysql://db/vault", "DATABASE_URL must start with postgres"),

@@ -337,6 +337,9 @@ COMPLIANCE_S3_MODE = envchoice("COMPLIANCE_S3_MODE", "COMPLIANCE", ("COMPLIANCE"
 COMPLIANCE_MAX_ATTEMPTS = envint("COMPLIANCE_MAX_ATTEMPTS", 10, minimum=1)
 COMPLIANCE_RETRY_BASE_SECONDS = envfloat("COMPLIANCE_RETRY_BASE_SECONDS", 10.0, minimum=0.01)
 COMPLIANCE_RETRY_MAX_SECONDS = envfloat("COMPLIANCE_RETRY_MAX_SECONDS", 3600.0, minimum=0.01)
+# How long a relay holds a row it is delivering. Longer than any one delivery (webhook timeout, an S3 PUT of a
+# large document), so a lease only expires when its relay died; the row is then claimable again.
+COMPLIANCE_LEASE_SECONDS = envint("COMPLIANCE_LEASE_SECONDS", 600, minimum=10)
 COMPLIANCE_SINKS = [
     name
     for name, enabled in (

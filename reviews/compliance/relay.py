@@ -25,9 +25,6 @@ from reviews.models import OutboxMessage
 logger = logging.getLogger(__name__)
 State = OutboxMessage.State
 
-# Longer than any single delivery takes (webhook timeout, an S3 PUT of a large document), so a lease
-# only expires when its relay died; the row then becomes claimable again.
-LEASE_SECONDS = 600
 TASK_MAX_ROUNDS = 10
 
 
@@ -117,7 +114,7 @@ def claim(pk: int, *, clock: Clock) -> OutboxMessage | None:
     leased = (
         _due(now)
         .filter(pk=pk)
-        .update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
+        .update(lease_expires_at=now + timedelta(seconds=settings.COMPLIANCE_LEASE_SECONDS), attempts=F("attempts") + 1)
     )
     if not leased:
         return None

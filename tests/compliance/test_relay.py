@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from reviews.compliance import outbox_summary, record_transcript_version, relay_due, replay
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.relay import LEASE_SECONDS, claim_due, relay_outbox_task, wake_sink
+from reviews.compliance.relay import claim_due, relay_outbox_task, wake_sink
 from reviews.compliance.sinks import DeliveryOutcome
 from reviews.compliance.sinks.webhook import verify_signature
 from reviews.models import OutboxMessage
@@ -145,13 +145,23 @@ def test_it_never_lets_two_relays_claim_the_same_row(make_transcript, clock, set
 
     first = claim_due(clock=clock, limit=10)
     second = claim_due(clock=clock, limit=10)
-    clock.advance(LEASE_SECONDS + 1)  # the first relay died holding the lease
+    clock.advance(settings.COMPLIANCE_LEASE_SECONDS + 1)  # the first relay died holding the lease
     third = claim_due(clock=clock, limit=10)
 
     assert len(first) == 1
     assert second == []
     assert [m.pk for m in third] == [first[0].pk]
     assert third[0].attempts == 2
+
+
+def test_it_leases_a_claimed_row_for_the_configured_time(make_transcript, clock, settings):
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    settings.COMPLIANCE_LEASE_SECONDS = 45
+    record_transcript_version(make_transcript(), clock=clock)
+
+    (claimed,) = claim_due(clock=clock, limit=10)
+
+    assert claimed.lease_expires_at == clock_now(clock) + timedelta(seconds=45)
 
 
 def test_it_retries_when_a_sink_raises(make_transcript, clock, settings, monkeypatch):
@@ -322,7 +332,9 @@ def test_waking_a_recovered_sink_is_bounded_and_leaves_other_sinks_and_leased_ro
     later = now + timedelta(hours=1)
     OutboxMessage.objects.update(next_attempt_at=later, attempts=2)
     leased = OutboxMessage.objects.filter(sink="webhook").order_by("id").first()
-    OutboxMessage.objects.filter(pk=leased.pk).update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
+    OutboxMessage.objects.filter(pk=leased.pk).update(
+        lease_expires_at=now + timedelta(seconds=settings.COMPLIANCE_LEASE_SECONDS)
+    )
 
     assert wake_sink("webhook", clock=clock, limit=2) == 2  # one round's worth, not the whole backlog
     assert wake_sink("webhook", clock=clock, limit=100) == 1  # the leased row stays with its relay

@@ -135,7 +135,7 @@ def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tm
             recovered_in = wait_for(
                 conversations_final, timeout=50, what="every conversation final after the restart", progress=db.progress
             )
-            # An outbox row claimed by a killed relay is leased for relay.LEASE_SECONDS (10 minutes) and only
+            # An outbox row claimed by a killed relay is leased for COMPLIANCE_LEASE_SECONDS (10 minutes) and only
             # then claimable again. Let that time pass in the database instead of on the wall clock.
             stranded = db.execute(
                 "update reviews_outboxmessage set lease_expires_at = %s where state = 'pending' "
