@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from django import forms
 from django.conf import settings
@@ -129,7 +130,7 @@ class TurnWindow:
     def is_partial(self) -> bool:
         return self.total > len(self.utterances)
 
-    @property
+    @cached_property
     def utterance_ids(self) -> frozenset[int]:
         return frozenset(u.pk for u in self.utterances)
 
@@ -156,22 +157,16 @@ def _turn_window(conversation: Conversation, *, chunk: int | None, start_ms: int
 
 
 def _utterances_with_findings(window: TurnWindow, findings) -> list:
-    """The window's turns, each with .leak_findings; findings on turns outside the window are left alone."""
-    in_window = window.utterance_ids
+    """The window's turns, each with .leak_findings. Every finding gets .in_window: a link to one outside
+    the window reloads the page at its moment (?t=) so that its chunk is rendered."""
     by_utterance = defaultdict(list)
     for finding in findings:
-        if finding.utterance_id in in_window:
+        finding.in_window = finding.utterance_id in window.utterance_ids
+        if finding.in_window:
             by_utterance[finding.utterance_id].append(finding)
     for utterance in window.utterances:
         utterance.leak_findings = by_utterance.get(utterance.pk, [])
     return window.utterances
-
-
-def _mark_findings_in_window(findings, window: TurnWindow) -> None:
-    """Links to a finding outside the window reload the page at its moment (?t=) so its chunk is rendered."""
-    in_window = window.utterance_ids
-    for finding in findings:
-        finding.in_window = finding.utterance_id in in_window
 
 
 def _deliveries(conversation: Conversation) -> list[dict]:
@@ -217,7 +212,6 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         .annotate(utterance_start_ms=F("utterance__start_ms"))
         .order_by("start_ms")
     )
-    _mark_findings_in_window(findings, window)
     context = {
         **_review_panel_context(request, conversation),
         **_window_context(window, direction=None),
