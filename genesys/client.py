@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -14,17 +15,19 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from genesys.auth import TOKEN_ENDPOINT, TokenAttempt, TokenProvider
-from genesys.backoff import full_jitter
+from genesys.auth import TOKEN_ENDPOINT, TokenAttempt, TokenCache, TokenProvider
+from genesys.backoff import full_jitter, retry_after_seconds
 from genesys.clock import SYSTEM_CLOCK, Clock
-from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, parse_http_date, stream_download
+from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, stream_download
 from genesys.errors import (
     GenesysError,
+    MalformedResponseError,
+    RateLimitedError,
     ServerError,
     TransportError,
     error_for_status,
 )
-from genesys.ratelimit import RateLimiter
+from genesys.ratelimit import RateLimiter, endpoint_family
 
 POOL_SIZE = 16
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -32,6 +35,9 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0
 MAX_RATE_LIMITED_RETRIES = 10
 DEFAULT_RETRY_AFTER_SECONDS = 3.0  # the Java SDK's retryAfterDefaultMs
+# Total Retry-After (and shared-limiter) waiting one request() may do before it raises RateLimitedError:
+# a worker should give its slot back rather than sit out a one-hour Retry-After.
+DEFAULT_MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
 USER_AGENT = "transcript-vault/0.1 (python-requests)"
 
 ANALYTICS_MAX_INTERVAL = timedelta(days=7)
@@ -41,6 +47,14 @@ MAX_IDS_PER_SEARCH = 100
 MAX_BATCH_ITEMS = 100
 MAX_IDS_PER_LOOKUP = 100  # routing/queues and users take at most 100 repeated `id` parameters per page
 SEARCH_DATE_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
+# Voice transcripts: STA calls them "call", and voice callbacks "callback" (genesys-api.md §12).
+SEARCH_MEDIA_TYPES = ("call", "callback")
+# What 3P code asks the search to return (genesys-api.md §12); everything the pipeline reads from a hit.
+SEARCH_RETURN_FIELDS = ("conversationId", "communicationId", "mediaType")
+# The `language` values the transcript-search page documents (genesys-api.md §5), sent when an org's search
+# insists on a language criterion (400 REQUIRED_SEARCH_FIELD) and no languages were configured.
+DEFAULT_SEARCH_LANGUAGES = ("en-us", "en-au", "en-gb", "de-de", "es-us", "fr-ca", "pt-br", "unknown")
+_LANGUAGE_REQUIRED_MESSAGE = re.compile(r"required search field.*\blanguage\b", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -82,27 +96,20 @@ def split_interval(start: datetime, end: datetime, *, step: timedelta) -> Iterat
         cursor = upper
 
 
-def retry_after_seconds(headers: Any, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds from `now` (epoch): delay-seconds, or an HTTP-date (RFC 9110 §10.2.3)."""
-    raw = headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(float(str(raw).strip()), 0.0)
-    except ValueError:
-        pass
-    when = parse_http_date(str(raw))
-    if when is None or now is None:
-        return None
-    return max(when.timestamp() - now, 0.0)
-
-
-def conversation_details_body(*, start: datetime, end: datetime, page_size: int, page_number: int) -> dict:
-    """Ended, recorded voice conversations (genesys-api.md §7.1)."""
+def conversation_details_body(
+    *,
+    start: datetime,
+    end: datetime,
+    page_size: int,
+    page_number: int,
+    order_by: str = "conversationStart",
+    order: str = "asc",
+) -> dict:
+    """The details query for ended, recorded voice conversations in [start, end) (genesys-api.md §7.1)."""
     return {
         "interval": f"{iso_utc(start)}/{iso_utc(end)}",
-        "order": "asc",
-        "orderBy": "conversationStart",
+        "order": order,
+        "orderBy": order_by,
         "paging": {"pageSize": page_size, "pageNumber": page_number},
         "conversationFilters": [
             {"type": "and", "predicates": [{"type": "dimension", "dimension": "conversationEnd", "operator": "exists"}]}
@@ -120,9 +127,20 @@ def conversation_details_body(*, start: datetime, end: datetime, page_size: int,
 
 
 def transcript_search_body(
-    *, start: datetime, end: datetime, conversation_ids: list[str] | None, page_size: int, page_number: int
+    *,
+    start: datetime,
+    end: datetime,
+    conversation_ids: Sequence[str] | None,
+    page_size: int,
+    page_number: int,
+    languages: Sequence[str] = (),
 ) -> dict:
-    """Voice transcripts by conversation start (genesys-api.md §5)."""
+    """The search for voice transcripts (calls and callbacks) by conversation start (genesys-api.md §5, §12).
+
+    Sorted by conversationStartTime: a filter-only query scores every hit the same, so without an explicit
+    sort the page order is undefined and paging could skip or repeat hits. `languages` (lower-cased,
+    de-duplicated) adds a language criterion; `conversation_ids` narrows to those conversations.
+    """
     query: list[dict] = [
         {
             "type": "DATE_RANGE",
@@ -131,11 +149,104 @@ def transcript_search_body(
             "endValue": iso_utc(end),
             "dateFormat": SEARCH_DATE_FORMAT,
         },
-        {"type": "EXACT", "fields": ["mediaType"], "value": "call"},
+        {"type": "EXACT", "fields": ["mediaType"], "values": list(SEARCH_MEDIA_TYPES)},
     ]
+    if languages:
+        values = list(dict.fromkeys(language.strip().lower() for language in languages if language.strip()))
+        if values:
+            query.append({"type": "EXACT", "fields": ["language"], "values": values})
     if conversation_ids:
         query.append({"type": "EXACT", "fields": ["conversationId"], "values": list(conversation_ids)})
-    return {"types": ["transcripts"], "pageSize": page_size, "pageNumber": page_number, "query": query}
+    return {
+        "types": ["transcripts"],
+        "pageSize": page_size,
+        "pageNumber": page_number,
+        "sortBy": "conversationStartTime",
+        "sortOrder": "ASC",
+        "returnFields": list(SEARCH_RETURN_FIELDS),
+        "query": query,
+    }
+
+
+def language_required(error: GenesysError) -> bool:
+    """Whether a search 400 says the org requires a `language` criterion (genesys-api.md §3, §5)."""
+    if error.status != 400:
+        return False
+    for detail in error.details:
+        if (
+            isinstance(detail, dict)
+            and detail.get("errorCode") == "REQUIRED_SEARCH_FIELD"
+            and str(detail.get("fieldName") or "").lower() == "language"
+        ):
+            return True
+    return bool(_LANGUAGE_REQUIRED_MESSAGE.search(error.message))
+
+
+def _int_like(value: Any) -> int | None:
+    """An int, or a string of digits, as int; None for anything else (bools, floats, other strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def parse_search_page(body: Any, *, endpoint: str, page_number: int) -> tuple[list[dict], int | None]:
+    """(results, total) of one transcript search page, or MalformedResponseError naming what is wrong.
+
+    `results` absent or null means no hits; `total` is None when absent. The message never quotes the body.
+    """
+    where = f"{endpoint}: page {page_number}"
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{where}: the body is {_kind(body)}, not a JSON object")
+    raw_total = body.get("total")
+    total = None
+    if raw_total is not None:
+        total = _int_like(raw_total)
+        if total is None or total < 0:
+            raise MalformedResponseError(f"{where}: total is {_kind(raw_total)}, not a non-negative integer")
+    results = body.get("results")
+    if results is None:
+        return [], total
+    if not isinstance(results, list):
+        raise MalformedResponseError(f"{where}: results is {_kind(results)}, not a list")
+    for index, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise MalformedResponseError(f"{where}: results[{index}] is {_kind(result)}, not an object")
+        conversation_id = result.get("conversationId")
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise MalformedResponseError(f"{where}: results[{index}] has no conversationId string")
+    return results, total
+
+
+def _kind(value: Any) -> str:
+    """A JSON type name for error messages (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An analytics ISO-8601 timestamp ("2026-05-01T10:00:00.000Z") as an aware datetime; None if unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class GenesysClient:
@@ -154,6 +265,10 @@ class GenesysClient:
         rng: random.Random | None = None,
         on_request: Callable[[RequestEvent], None] | None = None,
         session: requests.Session | None = None,
+        search_languages: Sequence[str] = (),
+        search_requires_language: bool = False,
+        max_rate_limit_wait_seconds: float = DEFAULT_MAX_RATE_LIMIT_WAIT_SECONDS,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.login_url = login_url.rstrip("/")
@@ -162,6 +277,11 @@ class GenesysClient:
         self.rng = rng or random.Random()
         self.max_retries = max_retries
         self.max_retry_seconds = max_retry_seconds
+        self.max_rate_limit_wait_seconds = max_rate_limit_wait_seconds
+        # The language criterion is sent once an org's search has said it needs one (or when configured so);
+        # search_languages empty = DEFAULT_SEARCH_LANGUAGES.
+        self.search_languages: list[str] = list(search_languages)
+        self.search_requires_language: bool = bool(search_requires_language)
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout), timeout)
         self.on_request = on_request
         self.rate_limiter = rate_limiter or RateLimiter(key=f"genesys:{client_id}", clock=clock)
@@ -176,6 +296,7 @@ class GenesysClient:
             timeout=self.timeout,
             clock=clock,
             on_attempt=self._record_token_attempt,
+            cache=token_cache,
         )
 
     def __repr__(self) -> str:
@@ -199,6 +320,8 @@ class GenesysClient:
         with self._stats_lock:
             self.stats.token_requests += 1
             self.stats.by_endpoint[(TOKEN_ENDPOINT, attempt.status)] += 1
+            if attempt.status == 429:
+                self.stats.rate_limited += 1
         self._emit(RequestEvent(TOKEN_ENDPOINT, "POST", attempt.status, attempt.seconds, False, 0, attempt.context_id))
 
     def _record_api_attempt(self, event: RequestEvent) -> None:
@@ -233,16 +356,23 @@ class GenesysClient:
         params: dict | None = None,
         json_body: Any = None,
         accept: tuple[int, ...] = (),
+        max_retries: int | None = None,
     ) -> requests.Response:
         """Send one API request with auth, rate limiting and bounded retries.
 
         Returns the response for 2xx and for any status in `accept` (e.g. 404 for "not yet");
-        raises a typed GenesysError otherwise.
+        raises a typed GenesysError otherwise. 5xx and transport errors are retried up to `max_retries`
+        times (None = the client's; 0 = fail fast) within max_retry_seconds. 429s (API or login) are waited
+        out separately: at most MAX_RATE_LIMITED_RETRIES of them and max_rate_limit_wait_seconds of waiting
+        in total, shared-limiter waits included; beyond that RateLimitedError. A 401 refreshes the token once.
         """
         url = f"{self.api_url}{path}"
+        family = endpoint_family(endpoint)
+        retries_allowed = self.max_retries if max_retries is None else max_retries
         started = self.clock.monotonic()
         failures = 0  # 5xx and transport errors: bounded by max_retries and max_retry_seconds
         rate_limited = 0
+        rate_limit_waited = 0.0  # every Retry-After and limiter wait of this call, against the cap
         refreshed_token = False
         attempt = 0
         while True:
@@ -252,13 +382,24 @@ class GenesysClient:
             attempt += 1
             try:
                 token = self.tokens.token()
+            except RateLimitedError as exc:
+                # The login service is rate limiting token creation: wait, never report bad credentials.
+                rate_limited += 1
+                self._check_rate_limit_budget(
+                    exc, endpoint=endpoint, count=rate_limited, waited=rate_limit_waited, retry_after=exc.retry_after
+                )
+                self.clock.sleep(exc.retry_after)
+                rate_limit_waited += exc.retry_after
+                continue
             except (ServerError, TransportError) as exc:
                 # The login service hiccupped: same budget as an API 5xx.
-                self._backoff_or_raise(exc, failures=failures, started=started, retry_after=None)
+                self._backoff_or_raise(
+                    exc, failures=failures, started=started, retry_after=None, max_retries=retries_allowed
+                )
                 failures += 1
                 continue
 
-            self.rate_limiter.wait()
+            rate_limit_waited += self._wait_for_limiter(family, endpoint=endpoint, waited=rate_limit_waited)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if json_body is not None:
                 headers["Content-Type"] = "application/json"
@@ -272,7 +413,9 @@ class GenesysClient:
                     RequestEvent(endpoint, method, None, self.clock.monotonic() - sent_at, is_retry, 0, None)
                 )
                 error = TransportError(f"{endpoint}: {type(exc).__name__} talking to {self.api_url}")
-                self._backoff_or_raise(error, failures=failures, started=started, retry_after=None)
+                self._backoff_or_raise(
+                    error, failures=failures, started=started, retry_after=None, max_retries=retries_allowed
+                )
                 failures += 1
                 continue
 
@@ -289,7 +432,7 @@ class GenesysClient:
                     context_id,
                 )
             )
-            self.rate_limiter.on_headers(response.headers)
+            self.rate_limiter.on_headers(response.headers, family=family)
 
             if status == 401 and not refreshed_token:
                 # The token may have been revoked or expired early: refresh once, retry once.
@@ -297,23 +440,63 @@ class GenesysClient:
                 refreshed_token = True
                 continue
             if status == 429:
-                retry_after = retry_after_seconds(response.headers)
+                retry_after = retry_after_seconds(response.headers, now=self.clock.time())
                 retry_after = DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after
-                self.rate_limiter.on_429(retry_after)
+                # Pause the family (or everyone) even when this call gives up: the others must wait too.
+                self.rate_limiter.on_429(retry_after, family=family, headers=response.headers)
                 rate_limited += 1
-                if rate_limited <= MAX_RATE_LIMITED_RETRIES:
-                    continue  # rate_limiter.wait() holds us (and everyone sharing it) until Retry-After passes
-                raise self._error(response, endpoint, retry_after=retry_after)
+                self._check_rate_limit_budget(
+                    self._error(response, endpoint, retry_after=retry_after),
+                    endpoint=endpoint,
+                    count=rate_limited,
+                    waited=rate_limit_waited,
+                    retry_after=retry_after,
+                )
+                continue  # rate_limiter.wait() holds us (and everyone sharing it) until Retry-After passes
             if status >= 500:
                 error = self._error(response, endpoint)
                 self._backoff_or_raise(
-                    error, failures=failures, started=started, retry_after=retry_after_seconds(response.headers)
+                    error,
+                    failures=failures,
+                    started=started,
+                    retry_after=retry_after_seconds(response.headers, now=self.clock.time()),
+                    max_retries=retries_allowed,
                 )
                 failures += 1
                 continue
             if 200 <= status < 300 or status in accept:
                 return response
             raise self._error(response, endpoint)
+
+    def _check_rate_limit_budget(
+        self, error: RateLimitedError, *, endpoint: str, count: int, waited: float, retry_after: float
+    ) -> None:
+        """Raise when this call has seen too many 429s, or waiting `retry_after` more would pass the cap."""
+        if count > MAX_RATE_LIMITED_RETRIES:
+            raise error
+        if waited + retry_after > self.max_rate_limit_wait_seconds:
+            raise RateLimitedError(
+                f"{endpoint}: rate limited; Retry-After {retry_after:g}s would take this call past its "
+                f"{self.max_rate_limit_wait_seconds:g}s wait limit ({waited:g}s waited)",
+                retry_after=retry_after,
+                status=error.status,
+                code=error.code,
+                context_id=error.context_id,
+                details=error.details,
+            )
+
+    def _wait_for_limiter(self, family: str, *, endpoint: str, waited: float) -> float:
+        """Wait for the shared limiter within what is left of the call's cap; returns the seconds waited."""
+        remaining = max(self.max_rate_limit_wait_seconds - waited, 0.0)
+        try:
+            return self.rate_limiter.wait(family, max_wait=remaining)
+        except RateLimitedError as exc:
+            raise RateLimitedError(
+                f"{endpoint}: rate limited; the shared limiter is paused for {exc.retry_after:g}s, more than the "
+                f"{remaining:g}s left of this call's {self.max_rate_limit_wait_seconds:g}s wait limit",
+                retry_after=exc.retry_after,
+                status=429,
+            ) from None
 
     def _error(self, response: requests.Response, endpoint: str, *, retry_after: float = 0.0) -> GenesysError:
         return error_for_status(
@@ -325,10 +508,10 @@ class GenesysClient:
         )
 
     def _backoff_or_raise(
-        self, error: GenesysError, *, failures: int, started: float, retry_after: float | None
+        self, error: GenesysError, *, failures: int, started: float, retry_after: float | None, max_retries: int
     ) -> None:
         """Sleep before the next attempt, or raise `error` when the retry budget is spent."""
-        if failures >= self.max_retries:
+        if failures >= max_retries:
             raise error
         delay = full_jitter(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS, rng=self.rng)
         if retry_after is not None:
@@ -339,43 +522,108 @@ class GenesysClient:
         self.clock.sleep(delay)
 
     def _json(self, method: str, path: str, *, endpoint: str, **kwargs: Any) -> Any:
+        """The decoded JSON body of a successful request; None when the body is empty."""
         response = self.request(method, path, endpoint=endpoint, **kwargs)
         if not response.content:
             return None
+        return self._decode(response, endpoint=endpoint)
+
+    @staticmethod
+    def _decode(response: requests.Response, *, endpoint: str) -> Any:
         try:
             return response.json()
         except ValueError:
-            raise GenesysError(
+            raise MalformedResponseError(
                 f"{endpoint}: HTTP {response.status_code} body is not JSON", status=response.status_code
             ) from None
 
     # -------------------------------------------------------------------------------- endpoints
+    def _details_page(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        page_size: int,
+        page_number: int,
+        order_by: str = "conversationStart",
+        order: str = "asc",
+    ) -> tuple[list[dict], int]:
+        """(conversations, totalHits) of one details-query page; `conversations` is omitted when empty (§7.1)."""
+        endpoint = "analytics.details.query"
+        body = self._json(
+            "POST",
+            "/api/v2/analytics/conversations/details/query",
+            endpoint=endpoint,
+            json_body=conversation_details_body(
+                start=start, end=end, page_size=page_size, page_number=page_number, order_by=order_by, order=order
+            ),
+        )
+        if body is None:
+            return [], 0
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{endpoint}: page {page_number}: the body is {_kind(body)}, not an object")
+        conversations = body.get("conversations") or []
+        if not isinstance(conversations, list):
+            raise MalformedResponseError(f"{endpoint}: page {page_number}: conversations is {_kind(conversations)}")
+        return [c for c in conversations if isinstance(c, dict)], _int_like(body.get("totalHits")) or 0
+
     def query_conversation_details(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[dict]:
-        """Ended, recorded voice conversations in [start, end), in ≤7-day intervals, all pages."""
+        """Ended, recorded voice conversations in [start, end), in ≤7-day intervals, all pages, each id once."""
         seen: set[str] = set()  # intervals match by day touched, so neighbours can return the same conversation
         for lower, upper in split_interval(start, end, step=ANALYTICS_MAX_INTERVAL):
             page_number = 1
             while True:
-                body = (
-                    self._json(
-                        "POST",
-                        "/api/v2/analytics/conversations/details/query",
-                        endpoint="analytics.details.query",
-                        json_body=conversation_details_body(
-                            start=lower, end=upper, page_size=page_size, page_number=page_number
-                        ),
-                    )
-                    or {}
+                conversations, total_hits = self._details_page(
+                    start=lower, end=upper, page_size=page_size, page_number=page_number
                 )
-                conversations = body.get("conversations") or []
                 for conversation in conversations:
                     conversation_id = conversation.get("conversationId")
                     if conversation_id in seen:
                         continue
                     seen.add(conversation_id)
                     yield conversation
-                total_hits = int(body.get("totalHits") or 0)
                 if not conversations or page_number * page_size >= total_hits:
+                    break
+                page_number += 1
+
+    def recently_ended_conversations(
+        self, *, interval_start: datetime, ended_after: datetime, end: datetime, page_size: int = 100
+    ) -> Iterator[dict]:
+        """Ended, recorded voice conversations that started in [interval_start, end) and ended at or after
+        `ended_after`, newest end first within each ≤7-day chunk (latest chunk first), each id once.
+
+        Analytics only returns conversations that started on a day the interval touches (§7.1), so a long
+        call that crossed midnight is found only with an interval reaching back to its start. Ordering by
+        conversationEnd descending lets such a wide interval cost one page per run: a chunk stops paging
+        after the first page holding a conversation that ended before `ended_after`.
+        """
+        seen: set[str] = set()
+        chunks = list(split_interval(interval_start, end, step=ANALYTICS_MAX_INTERVAL))
+        for lower, upper in reversed(chunks):
+            page_number = 1
+            while True:
+                conversations, total_hits = self._details_page(
+                    start=lower,
+                    end=upper,
+                    page_size=page_size,
+                    page_number=page_number,
+                    order_by="conversationEnd",
+                    order="desc",
+                )
+                reached_older = False
+                for conversation in conversations:
+                    ended = _parse_time(conversation.get("conversationEnd"))
+                    if ended is None:
+                        continue  # still active (or unreadable): not "recently ended"
+                    if ended < ended_after:
+                        reached_older = True  # sorted by end, descending: the rest of the chunk is older
+                        continue
+                    conversation_id = conversation.get("conversationId")
+                    if conversation_id in seen:
+                        continue
+                    seen.add(conversation_id)
+                    yield conversation
+                if reached_older or not conversations or page_number * page_size >= total_hits:
                     break
                 page_number += 1
 
@@ -386,15 +634,25 @@ class GenesysClient:
         end: datetime,
         conversation_ids: list[str] | None = None,
         page_size: int = 100,
+        max_retries: int | None = None,
     ) -> Iterator[dict]:
-        """Voice transcripts whose conversation started in [start, end]; ranges over 1,000 hits are bisected."""
+        """Voice transcripts whose conversation started in [start, end]; ranges over 1,000 hits are bisected.
+
+        Yields hits with a non-empty `conversationId` (and usually `communicationId`), each once. A page of
+        the wrong shape raises MalformedResponseError. `max_retries` applies to each page request (0 = fail
+        fast on 5xx / transport errors, for a caller with another way to find transcripts); 429s are waited
+        as for any request. An org that answers 400 REQUIRED_SEARCH_FIELD language gets the same page again
+        with a language criterion, and every later search sends it up front.
+        """
         seen: set[tuple] = set()  # bisected ranges share their boundary instant
         id_chunks: list[list[str] | None] = [None]
         if conversation_ids:
             ids = list(dict.fromkeys(conversation_ids))
             id_chunks = [ids[i : i + MAX_IDS_PER_SEARCH] for i in range(0, len(ids), MAX_IDS_PER_SEARCH)]
         for chunk in id_chunks:
-            for result in self._search_range(start=start, end=end, conversation_ids=chunk, page_size=page_size):
+            for result in self._search_range(
+                start=start, end=end, conversation_ids=chunk, page_size=page_size, max_retries=max_retries
+            ):
                 key = (result.get("conversationId"), result.get("communicationId"), result.get("transcriptId"))
                 if key in seen:
                     continue
@@ -402,50 +660,91 @@ class GenesysClient:
                 yield result
 
     def _search_page(
-        self, *, start: datetime, end: datetime, conversation_ids: list[str] | None, page_size: int, page_number: int
-    ) -> dict:
-        return (
-            self._json(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        conversation_ids: list[str] | None,
+        page_size: int,
+        page_number: int,
+        max_retries: int | None = None,
+    ) -> tuple[list[dict], int | None]:
+        endpoint = "sta.transcripts.search"
+
+        def send(with_language: bool) -> tuple[list[dict], int | None]:
+            languages = (self.search_languages or list(DEFAULT_SEARCH_LANGUAGES)) if with_language else ()
+            body = self._json(
                 "POST",
                 "/api/v2/speechandtextanalytics/transcripts/search",
-                endpoint="sta.transcripts.search",
+                endpoint=endpoint,
+                max_retries=max_retries,
                 json_body=transcript_search_body(
                     start=start,
                     end=end,
                     conversation_ids=conversation_ids,
                     page_size=page_size,
                     page_number=page_number,
+                    languages=languages,
                 ),
             )
-            or {}
-        )
+            return parse_search_page(body, endpoint=endpoint, page_number=page_number)
+
+        with_language = self.search_requires_language
+        try:
+            return send(with_language)
+        except GenesysError as exc:
+            if with_language or not language_required(exc):
+                raise
+        # One org's search insists on a language criterion, another's works without (§12): learn it once,
+        # retry this page once; a second failure is raised as it is.
+        self.search_requires_language = True
+        return send(True)
 
     def _search_range(
-        self, *, start: datetime, end: datetime, conversation_ids: list[str] | None, page_size: int
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        conversation_ids: list[str] | None,
+        page_size: int,
+        max_retries: int | None = None,
     ) -> Iterator[dict]:
-        first = self._search_page(
-            start=start, end=end, conversation_ids=conversation_ids, page_size=page_size, page_number=1
-        )
-        total = int(first.get("total") or 0)
-        if total > SEARCH_RESULT_WINDOW and end - start > SEARCH_MIN_SPLIT:
+        def page(number: int) -> tuple[list[dict], int | None]:
+            return self._search_page(
+                start=start,
+                end=end,
+                conversation_ids=conversation_ids,
+                page_size=page_size,
+                page_number=number,
+                max_retries=max_retries,
+            )
+
+        results, total = page(1)
+        if total is not None and total > SEARCH_RESULT_WINDOW and end - start > SEARCH_MIN_SPLIT:
             # Paging stops at 1,000 results, so split until every range can be paged to its end.
             middle = start + (end - start) / 2
-            yield from self._search_range(
-                start=start, end=middle, conversation_ids=conversation_ids, page_size=page_size
-            )
-            yield from self._search_range(start=middle, end=end, conversation_ids=conversation_ids, page_size=page_size)
+            for lower, upper in ((start, middle), (middle, end)):
+                yield from self._search_range(
+                    start=lower,
+                    end=upper,
+                    conversation_ids=conversation_ids,
+                    page_size=page_size,
+                    max_retries=max_retries,
+                )
             return
-        reachable = min(total, SEARCH_RESULT_WINDOW)
-        page, page_number = first, 1
+        page_number = 1
         while True:
-            results = page.get("results") or []
             yield from results
-            if not results or page_number * page_size >= reachable:
+            if not results:
+                return
+            if total is None:
+                # No total: keep going while pages come back full, within the pageable window.
+                if len(results) < page_size or page_number * page_size >= SEARCH_RESULT_WINDOW:
+                    return
+            elif page_number * page_size >= min(total, SEARCH_RESULT_WINDOW):
                 return
             page_number += 1
-            page = self._search_page(
-                start=start, end=end, conversation_ids=conversation_ids, page_size=page_size, page_number=page_number
-            )
+            results, total = page(page_number)
 
     @staticmethod
     def _communication_path(conversation_id: str, communication_id: str) -> str:
@@ -577,6 +876,49 @@ class GenesysClient:
             on_attempt=self._record_download_attempt,
         )
 
+    def restore_recording(self, conversation_id: str, recording_id: str, *, archive_date: datetime) -> dict | None:
+        """Ask Genesys to restore an archived recording: PUT the Recording with a new archiveDate
+        (genesys-api.md §6.1, §12). Returns the updated Recording, or None when Genesys answers 202/empty."""
+        response = self.request(
+            "PUT",
+            f"/api/v2/conversations/{quote(conversation_id, safe='')}/recordings/{quote(recording_id, safe='')}",
+            endpoint="recording.update",
+            json_body={"archiveDate": iso_utc(archive_date)},
+        )
+        if response.status_code == 202 or not response.content:
+            return None
+        body = self._decode(response, endpoint="recording.update")
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"recording.update: the body is {_kind(body)}, not an object")
+        return body
+
+    def get_transcription_settings(self) -> dict:
+        """The org's TranscriptionSettings (`transcription`, `contentSearchEnabled`, PII/PCI redaction flags;
+        genesys-api.md §4.5): whether a transcript can exist at all, known up front. {} when the body is empty."""
+        endpoint = "routing.transcription.settings"
+        body = self._json("GET", "/api/v2/routing/settings/transcription", endpoint=endpoint)
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{endpoint}: the body is {_kind(body)}, not an object")
+        return body
+
     def check_credentials(self) -> None:
-        """Fetch a token now (raises AuthenticationError / TransportError with what to fix)."""
-        self.tokens.token()
+        """Fetch a token now (raises AuthenticationError / TransportError with what to fix).
+
+        A login 429 is waited out (within max_rate_limit_wait_seconds and MAX_RATE_LIMITED_RETRIES), so a busy
+        login service is never reported as bad credentials; past the cap it raises RateLimitedError.
+        """
+        waited = 0.0
+        rate_limited = 0
+        while True:
+            try:
+                self.tokens.token()
+                return
+            except RateLimitedError as exc:
+                rate_limited += 1
+                self._check_rate_limit_budget(
+                    exc, endpoint=TOKEN_ENDPOINT, count=rate_limited, waited=waited, retry_after=exc.retry_after
+                )
+                self.clock.sleep(exc.retry_after)
+                waited += exc.retry_after

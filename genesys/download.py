@@ -3,6 +3,10 @@
 One GET streams the body into `dest` while hashing it; only after a dropped connection or a short body do we
 ask for the rest with `Range` + `If-Range`. Every answer is checked (status, Content-Range, ETag, length), so
 a file is either complete and consistent or the download fails. The body is never held whole in memory.
+
+Bytes are stored exactly as served: an object S3 serves with `Content-Encoding: gzip` is kept compressed
+(and reported in DownloadResult.content_encoding), so the hash, the length and every Range offset refer to
+the same bytes; the transcript parser decompresses while it reads.
 """
 
 from __future__ import annotations
@@ -12,14 +16,13 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import BinaryIO
 
 import requests
 import urllib3
 
-from genesys.backoff import full_jitter
+from genesys.backoff import full_jitter, parse_http_date
 from genesys.clock import SYSTEM_CLOCK, Clock
 from genesys.errors import DownloadError, UrlExpiredError
 
@@ -31,8 +34,12 @@ MAX_ATTEMPTS = 5  # boto3's num_download_attempts
 MAX_URL_REFRESHES = 3
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 10.0
-# Enough of an error body to recognise S3's "Request has expired" without reading an unbounded body.
+# Enough of an error body to recognise S3's expiry answers without reading an unbounded body.
 ERROR_BODY_LIMIT = 16 * 1024
+# S3 answers an expired pre-signed URL with 403 "Request has expired"; a URL signed with temporary (STS)
+# credentials whose session token expired answers 400 ExpiredToken (genesys-api.md §12). Both mean "ask
+# Genesys for a fresh URL".
+EXPIRED_MARKERS = {403: b"Request has expired", 400: b"<Code>ExpiredToken</Code>"}
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
@@ -50,6 +57,9 @@ class DownloadResult:
     url_refreshes: int
     # When the object was written (S3 Last-Modified); for a transcript, when Genesys produced the document.
     last_modified: datetime | None = None
+    # Content-Encoding of the served object, lower-cased ("gzip"); None for identity or absent. The stored
+    # bytes (and size, sha256) are the encoded ones.
+    content_encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,19 +79,10 @@ def strong_etag(etag: str | None) -> str | None:
     return etag.strip()
 
 
-def parse_http_date(value: str | None) -> datetime | None:
-    """An HTTP-date (RFC 9110 §5.6.7) as an aware UTC datetime; None when absent or unparseable."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:  # "-0000" and obsolete forms parse naive; HTTP dates are always GMT
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+def content_encoding_of(headers) -> str | None:
+    """The Content-Encoding header, lower-cased; None when absent, empty or identity."""
+    value = (headers.get("Content-Encoding") or "").strip().lower()
+    return None if value in ("", "identity") else value
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -134,6 +135,7 @@ class _Download:
         self.etag: str | None = None
         self.total: int | None = None
         self.content_type: str | None = None
+        self.content_encoding: str | None = None
         self.last_modified: datetime | None = None
         self.resumes = 0
         self.restarts = 0
@@ -194,6 +196,7 @@ class _Download:
                     restarts=self.restarts,
                     url_refreshes=self.url_refreshes,
                     last_modified=self.last_modified,
+                    content_encoding=self.content_encoding,
                 )
 
     def send(self, headers: dict[str, str]) -> requests.Response:
@@ -231,6 +234,7 @@ class _Download:
                 self.restart_from_zero()
             self.etag = response.headers.get("ETag")
             self.content_type = response.headers.get("Content-Type")
+            self.content_encoding = content_encoding_of(response.headers)
             self.last_modified = parse_http_date(response.headers.get("Last-Modified"))
             length = response.headers.get("Content-Length")
             self.total = int(length) if length and length.isdigit() else None
@@ -250,8 +254,8 @@ class _Download:
                 return
             self.restart_from_zero()
             raise _Retry("416 range not satisfiable", backoff=False)
-        if status == 403 and self.is_expired(response):
-            self.refresh()
+        if status in EXPIRED_MARKERS and self.is_expired(response, EXPIRED_MARKERS[status]):
+            self.refresh(status)
             return
         if status >= 500 or status == 408:
             raise _Retry(f"HTTP {status}")
@@ -269,6 +273,11 @@ class _Download:
                 f"{DOWNLOAD_ENDPOINT}: 206 Content-Range starts at {first}, asked for {self.received}", status=206
             )
         etag = response.headers.get("ETag")
+        encoding = content_encoding_of(response.headers)
+        if "Content-Encoding" in response.headers and encoding != self.content_encoding:
+            # Bytes encoded differently cannot continue the ones we hold, whatever the ETag says.
+            self.restart_from_zero()
+            raise _Retry("Content-Encoding changed between parts", backoff=False)
         if etag is not None and self.etag is not None and etag != self.etag:
             # The object changed between parts: the bytes we hold belong to another version.
             self.restart_from_zero()
@@ -313,22 +322,25 @@ class _Download:
         self.complete = True
 
     @staticmethod
-    def is_expired(response: requests.Response) -> bool:
+    def is_expired(response: requests.Response, marker: bytes) -> bool:
+        """Whether the first ERROR_BODY_LIMIT bytes of an error body contain `marker`."""
         body = b""
         for chunk in response.iter_content(chunk_size=4096):
             body += chunk
             if len(body) >= ERROR_BODY_LIMIT:
                 break
-        return b"Request has expired" in body
+        return marker in body
 
-    def refresh(self) -> None:
+    def refresh(self, status: int) -> None:
         if self.refresh_url is None:
-            raise UrlExpiredError(f"{DOWNLOAD_ENDPOINT}: pre-signed URL expired and no refresh was given", status=403)
+            raise UrlExpiredError(
+                f"{DOWNLOAD_ENDPOINT}: pre-signed URL expired (HTTP {status}) and no refresh was given", status=status
+            )
         if self.url_refreshes >= MAX_URL_REFRESHES:
             raise UrlExpiredError(
-                f"{DOWNLOAD_ENDPOINT}: pre-signed URL still expired after {self.url_refreshes} refreshes; "
-                "check the server clock",
-                status=403,
+                f"{DOWNLOAD_ENDPOINT}: pre-signed URL still expired (HTTP {status}) after {self.url_refreshes} "
+                "refreshes; check the server clock",
+                status=status,
             )
         self.url = self.refresh_url()
         self.url_refreshes += 1

@@ -10,6 +10,8 @@ from typing import Any
 # A Genesys permission looks like domain:entity:action, e.g. recording:recording:view.
 _PERMISSION = re.compile(r"\b[A-Za-z][\w-]*:[A-Za-z*][\w-]*:[A-Za-z*][\w-]*\b")
 _BRACKETED = re.compile(r"\[([^\]]*)\]")
+# Genesys entity ids (divisions, conversations, users) are RFC 4122 UUIDs.
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
 
 class GenesysError(Exception):
@@ -39,9 +41,23 @@ class AuthenticationError(GenesysError):
 
 
 class PermissionDeniedError(GenesysError):
-    def __init__(self, message: str, *, missing_permissions: list[str] | None = None, **kwargs: Any) -> None:
+    """403. `missing_permissions` and `division_ids` are what the body named (either may be empty).
+
+    Roles are granted per division (genesys-api.md §12), so a 403 naming a division is usually about that one
+    conversation's division, not the endpoint as a whole.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing_permissions: list[str] | None = None,
+        division_ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.missing_permissions = list(missing_permissions or [])
+        self.division_ids = list(division_ids or [])
 
 
 class NotFoundError(GenesysError):
@@ -56,6 +72,10 @@ class RateLimitedError(GenesysError):
 
 class ServerError(GenesysError):
     pass
+
+
+class MalformedResponseError(GenesysError):
+    """A 2xx answer whose body does not have the documented shape; the message names what, never the body."""
 
 
 class TransportError(GenesysError):
@@ -127,6 +147,60 @@ def missing_permissions_from(body: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def division_ids_from(body: Mapping[str, Any]) -> list[str]:
+    """Division ids a 403 body names: UUIDs in `messageParams` values, `details[].entityId`, bracketed in `message`.
+
+    The exact shape of a division denial is unconfirmed (genesys-api.md §12), so every place Genesys puts
+    entity ids in an error body is read; nested `errors[]` are searched too. Order of first appearance.
+    """
+    found: list[str] = []
+
+    def add_from(text: object) -> None:
+        if isinstance(text, str):
+            for value in _UUID.findall(text):
+                value = value.lower()
+                if value not in found:
+                    found.append(value)
+
+    params = body.get("messageParams")
+    if isinstance(params, Mapping):
+        for value in params.values():
+            add_from(value)
+    for detail in body.get("details") or []:
+        if isinstance(detail, Mapping):
+            add_from(detail.get("entityId"))
+    message = body.get("message")
+    if isinstance(message, str):
+        for bracketed in _BRACKETED.findall(message):
+            add_from(bracketed)
+    for nested in body.get("errors") or []:
+        if isinstance(nested, Mapping):
+            for division in division_ids_from(nested):
+                if division not in found:
+                    found.append(division)
+    return found
+
+
+def _permission_denied_message(*, described: str, code: str | None, missing: list[str], divisions: list[str]) -> str:
+    where = ""
+    if divisions:
+        where = f" in division{'s' if len(divisions) > 1 else ''} {', '.join(divisions)}"
+    if missing:
+        fix = f"add permission {', '.join(missing)} to a role of the OAuth client"
+        if divisions:
+            fix += " and grant that role in this division"
+    elif divisions:
+        fix = "grant the OAuth client's role in this division (roles are assigned per division)"
+    elif code == "not.authorized":
+        fix = (
+            "the OAuth client's roles do not allow this; usually the role lacks the permission this endpoint "
+            "needs, or is not granted in the division of this conversation"
+        )
+    else:
+        fix = "add the permission this endpoint needs to a role of the OAuth client (body named none)"
+    return f"{described}: permission denied{where}; {fix}"
+
+
 def error_for_status(
     *, status: int, body_text: str, headers: Mapping[str, str], endpoint: str, retry_after: float = 0.0
 ) -> GenesysError:
@@ -143,11 +217,9 @@ def error_for_status(
         return AuthenticationError(f"{described}: Genesys rejected the access token; {AUTH_FIX}", **common)
     if status == 403:
         missing = missing_permissions_from(body)
-        if missing:
-            fix = f"add permission {', '.join(missing)} to a role of the OAuth client"
-        else:
-            fix = "add the permission this endpoint needs to a role of the OAuth client (body named none)"
-        return PermissionDeniedError(f"{described}: permission denied; {fix}", missing_permissions=missing, **common)
+        divisions = division_ids_from(body)
+        message = _permission_denied_message(described=described, code=code, missing=missing, divisions=divisions)
+        return PermissionDeniedError(message, missing_permissions=missing, division_ids=divisions, **common)
     if status == 404:
         return NotFoundError(f"{described}: not found", **common)
     if status == 429:

@@ -1,7 +1,16 @@
-"""A token bucket shared by every caller of one OAuth client, adapted to Genesys's inin-ratelimit-* headers.
+"""Token buckets shared by every caller of one OAuth client, adapted to Genesys's inin-ratelimit-* headers.
 
 The bucket state lives in a backend so several threads (MemoryBackend) or processes (RedisBackend, or the
-database backend in reviews/ratelimit_db.py) share one allowance. A 429 pauses everyone sharing the key.
+database backend in reviews/ratelimit_db.py) share one allowance.
+
+Genesys reports an allowance per resource (`inin-ratelimit-allowed` is 180 on one endpoint and 300 on
+another, genesys-api.md §2.3, §12), so allowances are tracked per endpoint family:
+
+- the client-wide bucket (key `key`) runs at the configured rate, lowered only to the largest allowance any
+  family reports (the client may do at least that much somewhere);
+- a family whose allowance is below the client-wide one also gets its own bucket (key `key|family`), and
+  its requests take a token from both. Other families cost no extra backend call;
+- a 429 or a nearly used window pauses that family's bucket when it has its own, otherwise everyone.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from genesys.clock import SYSTEM_CLOCK, Clock
+from genesys.errors import RateLimitedError
 
 DEFAULT_PER_MINUTE = 300
 DEFAULT_HEADROOM = 0.9
@@ -199,6 +209,15 @@ def _header(headers: Mapping[str, str], name: str) -> float | None:
         return None
 
 
+def endpoint_family(endpoint: str) -> str:
+    """The rate-limit family of a client endpoint name (e.g. "sta.transcripts.search").
+
+    Identity today: Genesys limits per resource and every endpoint name is one resource. This is the one
+    place to group endpoints later if an org turns out to share an allowance between them.
+    """
+    return endpoint
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -215,43 +234,110 @@ class RateLimiter:
         self.per_minute = per_minute
         self.headroom = headroom
         self.clock = clock
-        # What Genesys says this client may do per window; it only ever lowers the configured rate.
-        self.allowed_per_minute = per_minute
+        # The latest inin-ratelimit-allowed each family reported (None: a caller that named no family).
+        # This process's own knowledge; the buckets themselves live in the shared backend.
+        self._allowances: dict[str | None, int] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------ allowances
+    @property
+    def allowed_per_minute(self) -> int:
+        """The client-wide allowance: the configured rate, or the largest allowance reported when lower."""
+        with self._lock:
+            largest = max(self._allowances.values(), default=None)
+        if largest is None or largest >= self.per_minute:
+            return self.per_minute
+        return largest
+
+    def family_allowed(self, family: str | None) -> int | None:
+        """The family's own allowance when it is below the client-wide one (it then has a bucket); else None."""
+        if family is None:
+            return None
+        with self._lock:
+            allowed = self._allowances.get(family)
+        if allowed is not None and allowed < self.allowed_per_minute:
+            return allowed
+        return None
+
+    def family_key(self, family: str) -> str:
+        return f"{self.key}|{family}"
+
+    def _capacity_for(self, allowed: int) -> float:
+        return max(1.0, allowed * self.headroom)
 
     @property
     def capacity(self) -> float:
-        return max(1.0, self.allowed_per_minute * self.headroom)
+        """Client-wide bucket size (a minute's worth at the client-wide allowance, less headroom)."""
+        return self._capacity_for(self.allowed_per_minute)
 
     @property
     def refill_per_second(self) -> float:
         return self.capacity / 60.0
 
-    def wait(self) -> float:
-        """Block (via clock.sleep) until a request may go; returns the seconds waited."""
+    def _learn(self, family: str | None, allowed: float | None) -> None:
+        if allowed is not None and allowed > 0:
+            with self._lock:
+                self._allowances[family] = int(allowed)
+
+    def _pause_key(self, family: str | None) -> str:
+        """The key a family's pause applies to: its own bucket when it has one, else everyone's."""
+        if family is not None and self.family_allowed(family) is not None:
+            return self.family_key(family)
+        return self.key
+
+    # ------------------------------------------------------------------------------------ wait
+    def wait(self, family: str | None = None, *, max_wait: float | None = None) -> float:
+        """Block (via clock.sleep) until a request of `family` may go; returns the seconds waited.
+
+        Takes a token from the client-wide bucket and, when the family has its own lower allowance, from the
+        family's bucket too. With `max_wait`, raises RateLimitedError (retry_after = the pause ahead) instead
+        of sleeping when the total wait would pass it, so a caller never blocks on a one-hour Retry-After.
+        """
+        buckets: list[tuple[str, float]] = []
+        family_allowed = self.family_allowed(family)
+        if family is not None and family_allowed is not None:
+            buckets.append((self.family_key(family), self._capacity_for(family_allowed)))
+        buckets.append((self.key, self.capacity))
         waited = 0.0
-        while True:
-            delay = self.backend.acquire(
-                self.key, now=self.clock.time(), capacity=self.capacity, refill_per_second=self.refill_per_second
-            )
+        taken = 0  # buckets are taken in order; a token already granted is never taken twice
+        while taken < len(buckets):
+            key, capacity = buckets[taken]
+            delay = self.backend.acquire(key, now=self.clock.time(), capacity=capacity, refill_per_second=capacity / 60)
             if delay <= 0:
-                return waited
+                taken += 1
+                continue
+            if max_wait is not None and waited + delay > max_wait:
+                raise RateLimitedError(
+                    f"rate limited: the shared limiter would hold this request {waited + delay:.0f}s "
+                    f"(more than the {max(max_wait, 0.0):.0f}s it may wait)",
+                    status=429,
+                    retry_after=delay,
+                )
             self.clock.sleep(delay)
             waited += delay
+        return waited
 
-    def on_429(self, retry_after: float) -> None:
-        """Pause every caller sharing this key until Retry-After has passed."""
-        self.backend.pause(self.key, until=self.clock.time() + max(retry_after, 0.0))
+    # ------------------------------------------------------------------------------- feedback
+    def on_429(self, retry_after: float, family: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        """Pause until Retry-After has passed: only `family` when the 429 carries an allowance below the
+        client-wide one (that resource is the one exhausted), otherwise every caller sharing this key."""
+        allowed = _header(headers, "inin-ratelimit-allowed") if headers is not None else None
+        key = self.key
+        if family is not None and allowed is not None and allowed > 0:
+            self._learn(family, allowed)
+            key = self._pause_key(family)
+        self.backend.pause(key, until=self.clock.time() + max(retry_after, 0.0))
 
-    def on_headers(self, headers: Mapping[str, str]) -> None:
+    def on_headers(self, headers: Mapping[str, str], family: str | None = None) -> None:
+        """Learn `family`'s allowance from inin-ratelimit-*; pause its key when the window is nearly used."""
         allowed = _header(headers, "inin-ratelimit-allowed")
         count = _header(headers, "inin-ratelimit-count")
         reset = _header(headers, "inin-ratelimit-reset")
         if allowed is None and count is None and reset is None:
             return
-        if allowed is not None and 0 < allowed < self.allowed_per_minute:
-            self.allowed_per_minute = int(allowed)
+        self._learn(family, allowed)
         self.backend.observe(
-            self.key,
+            self._pause_key(family),
             allowed=int(allowed) if allowed is not None else None,
             count=int(count) if count is not None else None,
             reset=reset,

@@ -3,14 +3,20 @@
 Two passes over the file with ijson: parse_transcript() reads the small metadata (ids, participants,
 sentiment, topics) and skips phrases; doc.phrases() streams phrases one at a time. Transcript text never
 appears in an error message.
+
+A document stored gzip-compressed (S3 served it with `Content-Encoding: gzip`, and downloads keep the served
+bytes) is decompressed while it is read, in both passes, so memory stays flat either way.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import ijson
 
@@ -26,6 +32,10 @@ def _fastest_backend():
 
 IJSON = _fastest_backend()
 BUFFER_SIZE = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+# What a damaged gzip stream raises while being read: bad header/CRC, truncated stream, bad deflate data.
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 _TRANSCRIPT = "transcripts.item"
 _PHRASE = "transcripts.item.phrases.item"
@@ -178,26 +188,51 @@ def phrase_from(item: Any, *, transcript_id: str | None, position: int, conversa
     )
 
 
-def _events(path: os.PathLike | str) -> Iterator[tuple[str, str, Any]]:
+def is_gzip(path: os.PathLike | str, content_encoding: str | None = None) -> bool:
+    """Whether to read `path` through gzip: the server said so, or the file starts with the gzip magic."""
+    if content_encoding is not None and content_encoding.strip().lower() in GZIP_ENCODINGS:
+        return True
+    with open(path, "rb") as stream:
+        return stream.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+
+
+@contextmanager
+def _open(path: os.PathLike | str, *, compressed: bool) -> Iterator[IO[bytes]]:
+    """The document's JSON bytes as a stream; a damaged gzip stream becomes TranscriptFormatError."""
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
+            yield stream
+    except _GZIP_ERRORS:
+        if not compressed:
+            raise
+        raise TranscriptFormatError("transcript is not valid gzip") from None
+
+
+def _format_error(exc: Exception) -> TranscriptFormatError:
+    # The parser's own message can quote the document; name only the kind of failure.
+    kind = "not valid UTF-8" if "utf" in str(exc).lower() else "not valid JSON"
+    return TranscriptFormatError(f"transcript document is {kind} ({type(exc).__name__})")
+
+
+def _events(path: os.PathLike | str, *, compressed: bool = False) -> Iterator[tuple[str, str, Any]]:
     """(prefix, event, value) for the whole file; parse failures become TranscriptFormatError."""
     try:
-        with open(path, "rb") as stream:
+        with _open(path, compressed=compressed) as stream:
             yield from IJSON.parse(stream, buf_size=BUFFER_SIZE, use_float=True)
     except TranscriptFormatError:
         raise
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
-        # The parser's own message can quote the document; name only the kind of failure.
-        kind = "not valid UTF-8" if "utf" in str(exc).lower() else "not valid JSON"
-        raise TranscriptFormatError(f"transcript document is {kind} ({type(exc).__name__})") from None
+        raise _format_error(exc) from None
 
 
-def _items(path: os.PathLike | str, prefix: str) -> Iterator[Any]:
+def _items(path: os.PathLike | str, prefix: str, *, compressed: bool = False) -> Iterator[Any]:
     try:
-        with open(path, "rb") as stream:
+        with _open(path, compressed=compressed) as stream:
             yield from IJSON.items(stream, prefix, buf_size=BUFFER_SIZE, use_float=True)
+    except TranscriptFormatError:
+        raise
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
-        kind = "not valid UTF-8" if "utf" in str(exc).lower() else "not valid JSON"
-        raise TranscriptFormatError(f"transcript document is {kind} ({type(exc).__name__})") from None
+        raise _format_error(exc) from None
 
 
 class _Collector:
@@ -231,8 +266,9 @@ class _Collector:
 
 
 class TranscriptDocument:
-    def __init__(self, path: os.PathLike | str) -> None:
+    def __init__(self, path: os.PathLike | str, *, content_encoding: str | None = None) -> None:
         self.path = path
+        self.compressed = is_gzip(path, content_encoding)
         self.conversation_id: str | None = None
         self.communication_id: str | None = None
         self.conversation_start_ms: int | None = None
@@ -249,7 +285,7 @@ class TranscriptDocument:
         current: dict[str, Any] = {}
         has_phrases = False
         saw_top_level = saw_transcripts = False
-        for prefix, event, value in _events(self.path):
+        for prefix, event, value in _events(self.path, compressed=self.compressed):
             # Hot path first: almost every event of a large document is inside a phrase, and this pass only
             # counts phrases, so everything else under a phrase is skipped with a single string test.
             if prefix.startswith(_PHRASE):
@@ -355,7 +391,7 @@ class TranscriptDocument:
         transcript_ids = self._transcript_ids_per_phrase()
         previous_id: object = object()
         position = 0
-        for item in _items(self.path, _PHRASE):
+        for item in _items(self.path, _PHRASE, compressed=self.compressed):
             transcript_id = next(transcript_ids)
             if transcript_id != previous_id:
                 previous_id, position = transcript_id, 0
@@ -368,6 +404,11 @@ class TranscriptDocument:
             position += 1
 
 
-def parse_transcript(path: os.PathLike | str) -> TranscriptDocument:
-    """Read the document's metadata in one streaming pass; call .phrases() to stream its phrases."""
-    return TranscriptDocument(path).load()
+def parse_transcript(path: os.PathLike | str, *, content_encoding: str | None = None) -> TranscriptDocument:
+    """Read the document's metadata in one streaming pass; call .phrases() to stream its phrases.
+
+    `content_encoding` is the download's Content-Encoding: "gzip" (or a file starting with the gzip magic)
+    is decompressed while streaming; anything else is read as plain JSON. Raises TranscriptFormatError for
+    invalid JSON / UTF-8 / gzip or a missing transcripts/phrases structure.
+    """
+    return TranscriptDocument(path, content_encoding=content_encoding).load()

@@ -3,10 +3,15 @@
 Each operation is one short transaction that reads, changes and writes the row while holding a lock:
 on SQLite the project's IMMEDIATE transaction mode takes the write lock at BEGIN; on PostgreSQL
 select_for_update() locks the row. Two workers therefore never both take the last token.
+
+Keys are the limiter's: `genesys:<client id>` for the client-wide bucket and `genesys:<client id>|<family>`
+for an endpoint family with its own lower allowance (genesys.ratelimit). A key longer than the column is
+stored under a hashed form, so any family name fits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -23,6 +28,15 @@ logger = logging.getLogger(__name__)
 # situations, e.g. shared-cache in-memory test databases; a short retry keeps the limiter usable there.
 _LOCKED_RETRIES = 50
 _LOCKED_RETRY_SECONDS = 0.02
+KEY_MAX_LENGTH = RateLimitState._meta.get_field("key").max_length
+
+
+def row_key(key: str) -> str:
+    """`key` when it fits the column; else a readable prefix plus a hash of the whole key (still unique)."""
+    if len(key) <= KEY_MAX_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return f"{key[: KEY_MAX_LENGTH - len(digest) - 1]}#{digest}"
 
 
 class DatabaseBackend:
@@ -46,7 +60,7 @@ class DatabaseBackend:
         self._with_row(key, extend, defaults={"tokens": 0.0, "updated_at": until})
 
     def paused_until(self, key: str) -> float:
-        value = RateLimitState.objects.filter(key=key).values_list("paused_until", flat=True).first()
+        value = RateLimitState.objects.filter(key=row_key(key)).values_list("paused_until", flat=True).first()
         return float(value or 0.0)
 
     def observe(self, key: str, *, allowed: int | None, count: int | None, reset: float | None, now: float) -> None:
@@ -63,9 +77,12 @@ class DatabaseBackend:
                 row.paused_until = max(row.paused_until, until)
             row.save(update_fields=["allowed", "count", "reset_at", "paused_until"])
 
-        self._with_row(key, record, defaults={"tokens": 0.0, "updated_at": now})
+        # A family's bucket usually comes into being here, when its allowance is first reported: updated_at 0
+        # makes the new row full at its first acquire, like a missing Memory/Redis bucket.
+        self._with_row(key, record, defaults={"tokens": 0.0, "updated_at": 0.0})
 
     def _with_row(self, key: str, change, *, defaults: dict):
+        key = row_key(key)
         for attempt in range(_LOCKED_RETRIES):
             try:
                 with transaction.atomic():
@@ -93,8 +110,8 @@ def limiter_from_settings(*, clock=None) -> RateLimiter:
     """The shared Genesys rate limiter chosen by GENESYS_RATE_LIMIT_BACKEND (memory | database | redis).
 
     Every worker process builds its own RateLimiter, but with the database or Redis backend they all
-    share one bucket under the key genesys:<client id>, so together they stay inside the allowance and
-    a 429 pauses all of them.
+    share one bucket under the key genesys:<client id> (plus one per endpoint family that reports a lower
+    allowance), so together they stay inside the allowances and a 429 pauses all of them.
     """
     choice = settings.GENESYS_RATE_LIMIT_BACKEND
     if choice == "redis":

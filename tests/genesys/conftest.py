@@ -108,6 +108,18 @@ class FakeS3:
                     )
                     self._send(403, payload, {"Content-Type": "application/xml"})
                     return
+                if behaviour.get("expired_token"):
+                    # S3, URL signed with temporary credentials whose session token has expired.
+                    payload = (
+                        b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code>"
+                        b"<Message>The provided token has expired.</Message></Error>"
+                    )
+                    self._send(400, payload, {"Content-Type": "application/xml"})
+                    return
+                if behaviour.get("status") == 400:
+                    payload = b"<Error><Code>InvalidArgument</Code></Error>"
+                    self._send(400, payload, {"Content-Type": "application/xml"})
+                    return
                 if behaviour.get("status") == 500:
                     self._send(500, b"oops", {})
                     return
@@ -131,13 +143,19 @@ class FakeS3:
                         "ETag": etag,
                         "Content-Type": "application/json",
                         "Last-Modified": behaviour.get("last_modified"),
+                        **behaviour.get("headers", {}),
                     }
                     self._send(206, part, headers, drop_after=behaviour.get("drop_after"))
                     return
                 self._send(
                     200,
                     body,
-                    {"ETag": etag, "Content-Type": "application/json", "Last-Modified": behaviour.get("last_modified")},
+                    {
+                        "ETag": etag,
+                        "Content-Type": "application/json",
+                        "Last-Modified": behaviour.get("last_modified"),
+                        **behaviour.get("headers", {}),
+                    },
                     drop_after=behaviour.get("drop_after"),
                     length_extra=behaviour.get("length_extra", 0),
                 )

@@ -8,8 +8,8 @@ import pytest
 import requests
 import responses
 
-from genesys.auth import TokenProvider
-from genesys.errors import AuthenticationError, TransportError
+from genesys.auth import MemoryTokenCache, TokenProvider, token_cache_key
+from genesys.errors import AuthenticationError, RateLimitedError, TransportError
 
 
 def token_provider(gx, clock, **kwargs) -> TokenProvider:
@@ -133,3 +133,105 @@ def test_it_sets_a_timeout_on_the_token_request(gx, clock):
     with pytest.raises(TransportError):
         token_provider(gx, clock, session=Session(), timeout=(5.0, 30.0)).token()
     assert seen["timeout"] == (5.0, 30.0)
+
+
+def test_it_shares_one_token_between_processes_through_the_cache(mocked, gx, clock):
+    mocked.add(responses.POST, gx.TOKEN_URL, json={"access_token": "shared", "expires_in": 3600})
+    mocked.add(responses.POST, gx.TOKEN_URL, json={"access_token": "fresh", "expires_in": 3600})
+    cache = MemoryTokenCache()
+    first = token_provider(gx, clock, cache=cache)  # two "processes": separate providers, one cache
+    second = token_provider(gx, clock, cache=cache)
+    assert first.token() == "shared" and second.token() == "shared"
+    assert len(mocked.calls) == 1
+    key = token_cache_key(gx.LOGIN, gx.CLIENT_ID, gx.CLIENT_SECRET)
+    assert first.cache_key == key and cache.get(key) == ("shared", pytest.approx(clock.time() + 3600 - 60))
+
+    first.invalidate("shared")  # a 401 in one process
+    second.invalidate("shared")  # the same 401 in the other: nothing left to forget
+    assert first.token() == "fresh" and second.token() == "fresh"
+    assert len(mocked.calls) == 2  # refreshed once, not once per process
+
+
+def test_it_refreshes_from_the_cache_when_the_cached_token_is_due(mocked, gx, clock):
+    mocked.add(responses.POST, gx.TOKEN_URL, json={"access_token": "a", "expires_in": 3600})
+    mocked.add(responses.POST, gx.TOKEN_URL, json={"access_token": "b", "expires_in": 3600})
+    cache = MemoryTokenCache()
+    first, second = token_provider(gx, clock, cache=cache), token_provider(gx, clock, cache=cache)
+    assert first.token() == "a"
+    clock.advance(3600)
+    assert second.token() == "b"  # the cached one is past its refresh time
+    assert first.token() == "b"  # and the other process picks up the replacement
+    assert len(mocked.calls) == 2
+
+
+def test_it_discards_only_the_token_that_is_still_cached():
+    cache = MemoryTokenCache()
+    cache.set("k", "new", 100.0)
+    cache.discard("k", "old")
+    assert cache.get("k") == ("new", 100.0)
+    cache.discard("k", "new")
+    assert cache.get("k") is None
+
+
+def test_it_logs_in_once_for_concurrent_processes_sharing_the_cache(gx, clock):
+    calls = []
+    release = threading.Event()
+
+    def slow_token(request):
+        calls.append(1)
+        release.wait(5)
+        return 200, {}, '{"access_token": "one", "expires_in": 3600}'
+
+    cache = MemoryTokenCache()
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.POST, gx.TOKEN_URL, callback=slow_token)
+        providers = [token_provider(gx, clock, cache=cache) for _ in range(4)]
+        results: list[str] = []
+        threads = [threading.Thread(target=lambda p=p: results.append(p.token())) for p in providers]
+        for thread in threads:
+            thread.start()
+        release.set()
+        for thread in threads:
+            thread.join(5)
+    assert results == ["one"] * 4 and len(calls) == 1
+
+
+def test_it_keys_the_cache_by_credentials_without_the_secret(gx):
+    key = token_cache_key(gx.LOGIN, gx.CLIENT_ID, gx.CLIENT_SECRET)
+    assert key.startswith("genesys-token:") and len(key) == len("genesys-token:") + 32
+    assert gx.CLIENT_SECRET not in key and gx.CLIENT_ID not in key
+    assert token_cache_key(gx.LOGIN, gx.CLIENT_ID, "rotated-secret") != key
+    assert token_cache_key("https://login.mypurecloud.ie", gx.CLIENT_ID, gx.CLIENT_SECRET) != key
+    assert token_cache_key(gx.LOGIN, gx.CLIENT_ID, gx.CLIENT_SECRET) == key
+
+
+@pytest.mark.parametrize(("headers", "retry_after"), [({"Retry-After": "17"}, 17.0), ({}, 3.0)])
+def test_it_reports_a_login_429_as_a_rate_limit(mocked, gx, clock, headers, retry_after):
+    mocked.add(
+        responses.POST,
+        gx.TOKEN_URL,
+        status=429,
+        headers=headers,
+        json={"message": "Rate limit exceeded", "code": "too.many.requests.retry.after", "status": 429},
+    )
+    with pytest.raises(RateLimitedError) as caught:
+        token_provider(gx, clock).token()
+    assert not isinstance(caught.value, AuthenticationError)
+    assert caught.value.retry_after == retry_after and caught.value.status == 429
+    assert gx.CLIENT_SECRET not in str(caught.value)
+
+
+def test_it_takes_the_cross_process_lock_only_to_log_in(mocked, gx, clock):
+    class CountingCache(MemoryTokenCache):
+        locks = 0
+
+        def lock(self, key):
+            CountingCache.locks += 1
+            return super().lock(key)
+
+    gx.add_token(mocked)
+    cache = CountingCache()
+    token_provider(gx, clock, cache=cache).token()
+    assert CountingCache.locks == 1
+    token_provider(gx, clock, cache=cache).token()  # a cache hit: no lock (it may be a database round trip)
+    assert CountingCache.locks == 1

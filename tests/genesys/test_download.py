@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import random
@@ -248,3 +249,78 @@ def test_a_write_error_is_raised_as_is_and_never_retried(fake_s3, dest, clock, b
     with pytest.raises(OSError, match="No space left"):
         download(s3.url, _DiskFull(dest, room=len(body) // 2), clock)
     assert len(s3.requests) == 1
+
+
+GZIPPED = gzip.compress(b'{"transcripts": []}' * 40_000, mtime=0)
+
+
+def test_it_keeps_a_gzip_body_as_served_and_reports_its_encoding(fake_s3, dest, clock):
+    s3 = fake_s3(GZIPPED)
+    s3.plan = [{"headers": {"Content-Encoding": "gzip"}}]
+    result = download(s3.url, dest, clock)
+    assert result.content_encoding == "gzip"
+    assert contents(dest) == GZIPPED  # never decoded: the stored bytes are the served bytes
+    assert result.size == len(GZIPPED) and result.sha256 == hashlib.sha256(GZIPPED).hexdigest()
+    assert s3.requests[0]["headers"]["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("header", [None, "identity", ""])
+def test_it_reports_no_content_encoding_for_identity(fake_s3, dest, clock, header):
+    s3 = fake_s3(BODY)
+    s3.plan = [{"headers": {} if header is None else {"Content-Encoding": header}}]
+    assert download(s3.url, dest, clock).content_encoding is None
+
+
+def test_it_resumes_a_gzip_body_at_the_served_byte_offset(fake_s3, dest, clock):
+    body = os.urandom(200_000)  # stands in for compressed bytes
+    s3 = fake_s3(body)
+    s3.plan = [
+        {"drop_after": 90_000, "headers": {"Content-Encoding": "gzip"}},
+        {"headers": {"Content-Encoding": "gzip"}},
+    ]
+    result = download(s3.url, dest, clock)
+    assert s3.requests[1]["headers"]["Range"] == "bytes=90000-"
+    assert result.content_encoding == "gzip" and result.resumes == 1
+    assert contents(dest) == body and result.sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_it_restarts_when_the_content_encoding_changes_between_parts(fake_s3, dest, clock):
+    s3 = fake_s3(BODY)
+    s3.plan = [
+        {"drop_after": 140_000, "headers": {"Content-Encoding": "gzip"}},
+        {"force_206": True, "headers": {"Content-Encoding": "br"}},
+        {},
+    ]
+    result = download(s3.url, dest, clock)
+    assert result.restarts == 1 and result.content_encoding is None and contents(dest) == BODY
+
+
+def test_it_refreshes_a_url_whose_temporary_credentials_expired(fake_s3, dest, clock):
+    s3 = fake_s3(BODY)
+    s3.plan = [{"expired_token": True}, {"expired_token": True}, {}]
+    refreshed = []
+
+    def refresh_url():
+        refreshed.append(1)
+        return s3.url + f"&fresh={len(refreshed)}"
+
+    result = download(s3.url, dest, clock, refresh_url=refresh_url)
+    assert result.sha256 == SHA and result.url_refreshes == 2 and len(refreshed) == 2
+    assert "fresh=2" in s3.requests[2]["path"]
+
+
+def test_it_bounds_refreshes_for_expired_tokens_too(fake_s3, dest, clock):
+    s3 = fake_s3(BODY)
+    s3.plan = [{"expired_token": True}]
+    with pytest.raises(UrlExpiredError) as caught:
+        download(s3.url, dest, clock, refresh_url=lambda: s3.url)
+    assert caught.value.status == 400 and "after 3 refreshes" in str(caught.value)
+    assert len(s3.requests) == 4
+
+
+def test_it_does_not_refresh_on_another_400(fake_s3, dest, clock):
+    s3 = fake_s3(BODY)
+    s3.plan = [{"status": 400}]
+    with pytest.raises(DownloadError) as caught:
+        download(s3.url, dest, clock, refresh_url=lambda: pytest.fail("refreshed on a plain 400"))
+    assert not isinstance(caught.value, UrlExpiredError) and caught.value.status == 400

@@ -7,7 +7,39 @@ import pytest
 import responses
 
 from genesys.clock import FakeClock
-from genesys.ratelimit import MemoryBackend, RateLimiter, RedisBackend
+from genesys.errors import RateLimitedError
+from genesys.ratelimit import MemoryBackend, RateLimiter, RedisBackend, endpoint_family
+
+SEARCH = "sta.transcripts.search"
+URLS = "sta.transcripturls"
+
+
+def allowance(allowed: int, count: int = 1, reset: int = 60) -> dict:
+    return {
+        "inin-ratelimit-allowed": str(allowed),
+        "inin-ratelimit-count": str(count),
+        "inin-ratelimit-reset": str(reset),
+    }
+
+
+class CountingBackend(MemoryBackend):
+    """A MemoryBackend that records which keys each operation touched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def acquire(self, key, **kwargs):
+        self.calls.append(("acquire", key))
+        return super().acquire(key, **kwargs)
+
+    def pause(self, key, **kwargs):
+        self.calls.append(("pause", key))
+        return super().pause(key, **kwargs)
+
+    def observe(self, key, **kwargs):
+        self.calls.append(("observe", key))
+        return super().observe(key, **kwargs)
 
 
 def test_it_sizes_the_bucket_from_per_minute_and_headroom():
@@ -32,8 +64,8 @@ def test_it_uses_a_lower_allowance_from_the_headers():
     limiter = RateLimiter(MemoryBackend(), key="k", clock=FakeClock())
     limiter.on_headers({"inin-ratelimit-allowed": "180", "inin-ratelimit-count": "1", "inin-ratelimit-reset": "61"})
     assert limiter.capacity == pytest.approx(162)
-    limiter.on_headers({"inin-ratelimit-allowed": "600"})  # never raised above what is configured
-    assert limiter.capacity == pytest.approx(162)
+    limiter.on_headers({"inin-ratelimit-allowed": "600"})  # back up, but never above what is configured
+    assert limiter.capacity == pytest.approx(270)
 
 
 def test_it_slows_down_until_reset_when_the_window_is_nearly_used():
@@ -118,6 +150,96 @@ def test_it_is_thread_safe_in_memory():
     assert len(granted) == 100  # exactly the bucket, never more
 
 
+def test_it_names_families_by_endpoint():
+    assert endpoint_family(SEARCH) == SEARCH
+
+
+def test_it_lowers_the_client_wide_rate_only_to_the_largest_allowance_seen():
+    limiter = RateLimiter(MemoryBackend(), key="k", clock=FakeClock())
+    limiter.on_headers(allowance(30), family=SEARCH)
+    assert limiter.allowed_per_minute == 30  # the only allowance seen so far
+    limiter.on_headers(allowance(200), family=URLS)
+    assert limiter.allowed_per_minute == 200 and limiter.capacity == pytest.approx(180)
+    assert limiter.family_allowed(SEARCH) == 30 and limiter.family_allowed(URLS) is None
+    limiter.on_headers(allowance(900), family="users.list")
+    assert limiter.allowed_per_minute == 300  # never above the configured rate
+
+
+def test_it_never_slows_one_family_for_another_familys_small_allowance():
+    clock = FakeClock()
+    backend = CountingBackend()
+    limiter = RateLimiter(backend, key="k", per_minute=300, headroom=1.0, clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_headers(allowance(10), family=SEARCH)
+    backend.calls.clear()
+    for _ in range(200):
+        assert limiter.wait(URLS) == 0  # the client-wide bucket of 300 only
+    assert all(key == "k" for _op, key in backend.calls)  # no family-bucket call for a family without one
+    assert len(backend.calls) == 200
+
+    for _ in range(10):
+        assert limiter.wait(SEARCH) == 0
+    assert limiter.wait(SEARCH) == pytest.approx(6.0)  # its own 10/min bucket: one token every 6 s
+    assert ("acquire", "k|sta.transcripts.search") in backend.calls
+
+
+def test_it_takes_a_family_token_and_a_client_wide_token():
+    clock = FakeClock()
+    limiter = RateLimiter(MemoryBackend(), key="k", per_minute=60, headroom=1.0, clock=clock)
+    limiter.on_headers(allowance(60), family=URLS)
+    limiter.on_headers(allowance(30), family=SEARCH)
+    for _ in range(30):
+        limiter.wait(SEARCH)
+    for _ in range(30):
+        assert limiter.wait(URLS) == 0  # the searches spent half the client-wide bucket
+    assert limiter.wait(URLS) == pytest.approx(1.0)
+
+
+def test_it_pauses_only_the_family_of_a_429_that_reports_a_smaller_allowance():
+    clock = FakeClock(start=1000)
+    backend = CountingBackend()
+    limiter = RateLimiter(backend, key="k", clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_429(30, family=SEARCH, headers={"Retry-After": "30", **allowance(50, count=50)})
+    assert ("pause", "k|sta.transcripts.search") in backend.calls and ("pause", "k") not in backend.calls
+    assert limiter.wait(URLS) == 0
+    assert limiter.wait(SEARCH) == pytest.approx(30)
+
+
+@pytest.mark.parametrize("headers", [None, {}, {"Retry-After": "30"}, allowance(300)], ids=str)
+def test_it_pauses_everyone_for_a_429_without_a_smaller_allowance(headers):
+    clock = FakeClock(start=1000)
+    limiter = RateLimiter(MemoryBackend(), key="k", clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_headers(allowance(50), family=SEARCH)  # search has its own bucket, but this 429 does not say so
+    limiter.on_429(30, family=SEARCH, headers=headers)
+    assert limiter.backend.paused_until("k") == pytest.approx(1030)
+    assert limiter.wait(URLS) == pytest.approx(30)
+
+
+def test_it_applies_a_near_limit_pause_to_the_reporting_family():
+    clock = FakeClock(start=1000)
+    limiter = RateLimiter(MemoryBackend(), key="k", clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_headers(allowance(40, count=39, reset=12), family=SEARCH)
+    assert limiter.backend.paused_until("k|sta.transcripts.search") == pytest.approx(1012)
+    assert limiter.wait(URLS) == 0
+    assert limiter.wait(SEARCH) == pytest.approx(12)
+    limiter.on_headers(allowance(300, count=299, reset=7), family=URLS)  # no lower allowance: everyone
+    assert limiter.backend.paused_until("k") == pytest.approx(1019)
+
+
+def test_it_raises_instead_of_sleeping_past_max_wait():
+    clock = FakeClock(start=1000)
+    limiter = RateLimiter(MemoryBackend(), key="k", clock=clock)
+    limiter.on_429(3600)
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.wait(URLS, max_wait=300)
+    assert caught.value.retry_after == pytest.approx(3600)
+    assert clock.sleeps == []
+    assert limiter.wait(URLS, max_wait=4000) == pytest.approx(3600)  # within the limit: waits as before
+
+
 @pytest.fixture
 def redis_backend():
     redis = pytest.importorskip("redis")
@@ -179,3 +301,25 @@ def test_it_grants_exactly_the_capacity_under_concurrent_redis_callers(redis_bac
     for thread in threads:
         thread.join()
     assert len(granted) == 20
+
+
+@pytest.mark.redis
+def test_it_keeps_family_buckets_and_pauses_in_redis(redis_backend):
+    client, backend, prefix = redis_backend
+    clock = FakeClock(start=6000)
+    limiter = RateLimiter(backend, key="genesys:f", per_minute=300, headroom=1.0, clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_headers(allowance(6), family=SEARCH)
+    other = RateLimiter(RedisBackend(client, prefix=prefix), key="genesys:f", headroom=1.0, clock=clock)
+    other.on_headers(allowance(300), family=URLS)
+    other.on_headers(allowance(6), family=SEARCH)
+    for _ in range(3):
+        assert limiter.wait(SEARCH) == 0
+        assert other.wait(SEARCH) == 0
+    assert other.wait(SEARCH) == pytest.approx(10.0)  # both processes drained one 6-token family bucket
+    assert client.exists(f"{prefix}genesys:f|sta.transcripts.search")
+
+    limiter.on_429(45, family=SEARCH, headers=allowance(6, count=6))
+    assert backend.paused_until("genesys:f|sta.transcripts.search") == pytest.approx(clock.time() + 45)
+    assert backend.paused_until("genesys:f") == 0
+    assert other.wait(URLS) == 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 import time
 
@@ -155,7 +156,7 @@ def test_it_raises_format_errors_without_transcript_text(tmp_path, content, reas
     assert "secret" not in str(caught.value) and "caf" not in str(caught.value)
 
 
-def _write_large_transcript(path, *, target_bytes: int) -> int:
+def _write_large_transcript(path, *, target_bytes: int, compress: bool = False) -> int:
     """Stream a Genesys-shaped document to disk without building it in memory; returns the phrase count."""
     words = [
         f'{{"word": "word{n}", "confidence": 0.9, "startTimeMs": {1749243600000 + n * 300}, "durationMs": 250}}'
@@ -164,7 +165,9 @@ def _write_large_transcript(path, *, target_bytes: int) -> int:
     word_block = ", ".join(words)
     written = 0
     count = 0
-    with open(path, "w", encoding="utf-8") as out:
+    with (
+        gzip.open(path, "wt", compresslevel=1, encoding="utf-8") if compress else open(path, "w", encoding="utf-8")
+    ) as out:
         out.write('{"conversationId": "big", "communicationId": "m", "mediaType": "call", "conversationStartTime": 1, ')
         out.write('"transcripts": [{"transcriptId": "t-big", "language": "en-US", "phrases": [')
         while written < target_bytes:
@@ -221,3 +224,71 @@ def test_it_tags_phrases_with_their_own_transcript(tmp_path):
         ("first", 1, "b"),
         ("second", 7, "c"),
     ]
+
+
+def test_it_reads_a_gzip_document_the_server_declared(tmp_path):
+    path = write(tmp_path, gzip.compress(json.dumps(DOCUMENT).encode()), name="t.gz")
+    doc = parse_transcript(path, content_encoding="gzip")
+    assert doc.conversation_id == "conv-1" and doc.sentiment == {("t-1", 1): -1.0}
+    assert [p.text for p in doc.phrases()][0] == "thanks for calling"  # the second pass decompresses too
+
+
+def test_it_recognises_gzip_by_its_magic_bytes(tmp_path):
+    path = write(tmp_path, gzip.compress(json.dumps(DOCUMENT).encode()))
+    doc = parse_transcript(path)  # no content_encoding given (e.g. a file stored before it was recorded)
+    assert doc.phrase_count == 3 and len(list(doc.phrases())) == 3
+
+
+def test_it_reads_plain_json_whatever_else_the_encoding_claims(tmp_path):
+    # S3 objects carry whatever Content-Encoding the uploader set (e.g. "utf-8"); only gzip means gzip.
+    doc = parse_transcript(write(tmp_path, DOCUMENT), content_encoding="utf-8")
+    assert doc.conversation_id == "conv-1" and len(list(doc.phrases())) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding"),
+    [
+        (b"\x1f\x8b" + b"not really gzip at all", None),  # bad header
+        (gzip.compress(b'{"transcripts": [{"phrases": [{"text": "secret"}]}]}')[:-12], None),  # truncated
+        (b'{"conversationId": "plain json"}', "gzip"),  # declared gzip, is not
+    ],
+    ids=["bad-header", "truncated", "declared"],
+)
+def test_it_raises_a_format_error_for_corrupt_gzip(tmp_path, content, encoding):
+    path = write(tmp_path, content)
+    with pytest.raises(TranscriptFormatError) as caught:
+        list(parse_transcript(path, content_encoding=encoding).phrases())
+    assert str(caught.value) == "transcript is not valid gzip"
+
+
+def test_it_reports_corruption_in_the_second_pass_as_invalid_gzip(tmp_path):
+    path = write(tmp_path, gzip.compress(json.dumps(DOCUMENT).encode()))
+    doc = parse_transcript(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the file is damaged between the passes
+    path.write_bytes(bytes(data))
+    with pytest.raises(TranscriptFormatError):
+        list(doc.phrases())
+
+
+@pytest.mark.slow  # a few seconds: two ijson passes through gzip over 30 MB of JSON
+def test_it_parses_a_gzip_transcript_with_flat_memory(tmp_path):
+    path = tmp_path / "large.json.gz"
+    expected = _write_large_transcript(path, target_bytes=30 * 1024 * 1024, compress=True)
+    process = psutil.Process()
+    gc.collect()
+    baseline = process.memory_info().rss
+    peak = baseline
+    doc = parse_transcript(path, content_encoding="gzip")
+    peak = max(peak, process.memory_info().rss)
+    seen = 0
+    for _phrase in doc.phrases():
+        seen += 1
+        if seen % 2000 == 0:
+            peak = max(peak, process.memory_info().rss)
+    growth_mb = (max(peak, process.memory_info().rss) - baseline) / (1024 * 1024)
+    print(
+        f"30 MB gzip transcript ({path.stat().st_size / 1e6:.1f} MB on disk): {seen} phrases, RSS +{growth_mb:.2f} MB"
+    )
+    assert seen == expected == doc.phrase_count
+    assert growth_mb < 10

@@ -85,3 +85,62 @@ def test_it_picks_the_backend_from_settings(settings, choice, backend):
 
     assert type(limiter.backend).__name__ == backend
     assert (limiter.key, limiter.per_minute) == ("genesys:abc", 120)
+
+
+SEARCH = "sta.transcripts.search"
+URLS = "sta.transcripturls"
+
+
+def allowance(allowed: int, count: int = 1, reset: int = 60) -> dict:
+    return {
+        "inin-ratelimit-allowed": str(allowed),
+        "inin-ratelimit-count": str(count),
+        "inin-ratelimit-reset": str(reset),
+    }
+
+
+@pytest.mark.django_db
+def test_it_keeps_a_family_bucket_in_its_own_row():
+    clock = FakeClock(7000.0)
+    limiter = RateLimiter(DatabaseBackend(), key=KEY, per_minute=300, headroom=1.0, clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_headers(allowance(6), family=SEARCH)
+    family_key = f"{KEY}|{SEARCH}"
+
+    for _ in range(6):
+        assert limiter.wait(SEARCH) == 0  # a family row created by observe starts full
+    assert limiter.wait(SEARCH) == pytest.approx(10.0)
+    assert limiter.wait(URLS) == 0
+
+    row = RateLimitState.objects.get(key=family_key)
+    assert row.allowed == 6 and row.tokens == pytest.approx(0.0)
+    assert RateLimitState.objects.get(key=KEY).allowed == 300
+
+
+@pytest.mark.django_db
+def test_it_pauses_only_the_family_row_for_a_family_429():
+    clock = FakeClock(8000.0)
+    limiter = RateLimiter(DatabaseBackend(), key=KEY, clock=clock)
+    limiter.on_headers(allowance(300), family=URLS)
+    limiter.on_429(20, family=SEARCH, headers=allowance(30, count=30))
+
+    assert DatabaseBackend().paused_until(f"{KEY}|{SEARCH}") == pytest.approx(8020.0)
+    assert DatabaseBackend().paused_until(KEY) == 0.0
+    assert limiter.wait(URLS) == 0
+    assert limiter.wait(SEARCH) >= 20
+
+
+@pytest.mark.django_db
+def test_it_stores_keys_longer_than_the_column_under_a_unique_hashed_key():
+    from reviews.ratelimit_db import KEY_MAX_LENGTH, row_key
+
+    long_one = f"{KEY}|" + "family." * 30
+    long_two = long_one + "x"
+    backend = DatabaseBackend()
+    backend.pause(long_one, until=50.0)
+    backend.pause(long_two, until=60.0)
+
+    assert len(row_key(long_one)) == KEY_MAX_LENGTH and row_key(long_one) != row_key(long_two)
+    assert row_key(KEY) == KEY
+    assert (backend.paused_until(long_one), backend.paused_until(long_two)) == (50.0, 60.0)
+    assert RateLimitState.objects.filter(key__startswith=f"{KEY}|family.").count() == 2
