@@ -273,7 +273,7 @@ def _run_ours(args: argparse.Namespace, tmp: Path, *, backlog: int, scenario: st
                 **({"GENESYS_RATE_LIMIT_HEADROOM": args.headroom} if args.headroom else {}),
             )
             if not backlog:
-                # The product's deadline is max(ended_at, discovered_at) + D (reviews/pipeline/rows.py): in both
+                # The product's deadline is max(ended_at, discovered_at) + D (reviews/pipeline/schedule.py): in both
                 # scenarios that is "from the start of our run", as the tutorial's polling budget is.
                 env["TRANSCRIPT_DEADLINE_SECONDS"] = str(TUTORIAL_POLL_BUDGET_S * k)
             cmd = [PYTHON, str(BENCH / "run_pipeline.py"), "--since", iso(start), "--until", iso(end)]

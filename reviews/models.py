@@ -26,6 +26,8 @@ class Queue(models.Model):
     genesys_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
     division = models.ForeignKey(Division, null=True, blank=True, on_delete=models.SET_NULL, related_name="queues")
+    # The queue's enableTranscription from the routing/queues listing; None until Genesys has said.
+    transcription_enabled = models.BooleanField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name or self.genesys_id
@@ -56,10 +58,28 @@ class Conversation(models.Model):
         AWAITING_TRANSCRIPT = "awaiting_transcript", "Awaiting transcript"
         DOWNLOADING = "downloading", "Downloading"
         STORED = "stored", "Stored"
+        AWAITING_AUDIO = "awaiting_audio", "Awaiting audio"
         AUDIO_FALLBACK = "audio_fallback", "Audio fallback"
+        RESTRICTED = "restricted", "Restricted"
+        ARCHIVED = "archived", "Recording archived"
+        AUDIO_UNAVAILABLE = "audio_unavailable", "No transcript, no audio"
         FAILED = "failed", "Failed"
 
-    FINAL_STATES = (State.STORED, State.AUDIO_FALLBACK, State.FAILED)
+    # The allowed moves live in reviews/pipeline/transitions.py, the one place that changes `state`.
+    ACTIVE_STATES = (State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING, State.AWAITING_AUDIO)
+    FINAL_STATES = (
+        State.STORED,
+        State.AUDIO_FALLBACK,
+        State.RESTRICTED,
+        State.ARCHIVED,
+        State.AUDIO_UNAVAILABLE,
+        State.FAILED,
+    )
+
+    class AudioRoute(models.TextChoices):
+        UNDECIDED = "", "Not decided"
+        BATCH = "batch", "Batch download"
+        RECORDINGS = "recordings", "Recordings API"
 
     class ReviewStatus(models.TextChoices):
         NEW = "new", "New"
@@ -78,7 +98,9 @@ class Conversation(models.Model):
     division = models.ForeignKey(
         Division, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
-    # Voice session ids, customer leg first: the candidate STA communication ids.
+    # Every division the conversation touched (analytics divisionIds); `division` is the first of them.
+    divisions = models.ManyToManyField(Division, blank=True, related_name="touched_conversations")
+    # Recorded voice/callback session ids, external party first: the candidate STA communication ids.
     communication_ids = models.JSONField(default=list, blank=True)
     # Small participant summary from analytics: [{"purpose", "userId", "name", "sessionIds": [...]}].
     participants = models.JSONField(default=list, blank=True)
@@ -90,6 +112,19 @@ class Conversation(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
+    # Consecutive transient errors: PIPELINE_MAX_ATTEMPTS of them in a row make the conversation `failed`.
+    error_count = models.PositiveIntegerField(default=0)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    # Direct transcripturls probes made (the search is an accelerator; these never depend on it) and the last one.
+    direct_probes = models.PositiveIntegerField(default=0)
+    direct_probed_at = models.DateTimeField(null=True, blank=True)
+    # Why a conversation ended where it did, when that is not simply "stored": the permission or division
+    # Genesys denied, the recording's file state, ... Safe to show: never transcript text or PII.
+    outcome = models.CharField(max_length=300, blank=True)
+    audio_route = models.CharField(max_length=16, choices=AudioRoute.choices, default=AudioRoute.UNDECIDED, blank=True)
+    audio_batch = models.ForeignKey(
+        "BatchJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     lease_token = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     needs_manual_review = models.BooleanField(default=False)
@@ -119,6 +154,12 @@ class Conversation(models.Model):
         return self.state in self.FINAL_STATES
 
     @property
+    def has_extra_legs(self) -> bool:
+        """More recorded legs than the external party's and one agent's: a consult, transfer or callback leg
+        may carry a transcript of its own, so the first stored part does not end the wait for the others."""
+        return len(self.communication_ids or []) > 2
+
+    @property
     def duration_ms(self) -> int | None:
         if self.ended_at is None:
             return None
@@ -126,7 +167,11 @@ class Conversation(models.Model):
 
 
 class Transcript(models.Model):
-    """One Genesys transcript document (one communication of a conversation)."""
+    """One Genesys transcript document: one recording segment of one communication of a conversation.
+
+    `transcripturls` returns one URL per recording segment (holds, pauses) and several communications of a
+    call can have transcripts (consult legs, callbacks): each document is one part, in time order.
+    """
 
     class RedactionStatus(models.TextChoices):
         VERIFIED = "verified", "Verified (markers, no leaks)"
@@ -140,12 +185,16 @@ class Transcript(models.Model):
     engine_id = models.CharField(max_length=64, blank=True)
     program_id = models.CharField(max_length=64, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
-    recording_ids = models.JSONField(default=list, blank=True)  # from transcripturls' urls[].recording.id
+    recording_id = models.CharField(max_length=64, blank=True)  # transcripturls' urls[].recording.id
+    # Offset of the document's first phrase from the conversation start: parts are shown in this order.
+    part_start_ms = models.BigIntegerField(null=True, blank=True)
 
     # Raw document: immutable, content-addressed under DATA_DIR (see reviews/blobs.py).
     sha256 = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     etag = models.CharField(max_length=200, blank=True)
+    # How Genesys served the document (e.g. "gzip"); the stored bytes and sha256 are exactly what it served.
+    content_encoding = models.CharField(max_length=16, blank=True)
     raw_path = models.CharField(max_length=300)
 
     first_available_at = models.DateTimeField(null=True, blank=True)
@@ -172,18 +221,20 @@ class Transcript(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "communication_id"], name="transcript_per_communication")
+            models.UniqueConstraint(
+                fields=["conversation", "communication_id", "recording_id"], name="transcript_per_segment"
+            )
         ]
+        ordering = ["part_start_ms", "communication_id", "recording_id"]
 
     def __str__(self) -> str:
-        return f"{self.conversation.genesys_id}/{self.communication_id}"
+        return f"{self.conversation.genesys_id}/{self.communication_id}/{self.recording_id or '-'}"
 
     @property
     def version_key(self) -> str:
-        """Stable idempotency key of this transcript version (same document, same key, forever)."""
-        digest = hashlib.sha256(
-            f"{self.conversation.genesys_id}|{self.communication_id}|{self.sha256}".encode()
-        ).hexdigest()
+        """Stable idempotency key of this transcript version (same document of the same segment, same key)."""
+        part = f"{self.communication_id}|{self.recording_id}" if self.recording_id else self.communication_id
+        digest = hashlib.sha256(f"{self.conversation.genesys_id}|{part}|{self.sha256}".encode()).hexdigest()
         return f"tv_{digest[:40]}"
 
 
@@ -236,6 +287,7 @@ class AudioRecording(models.Model):
     content_type = models.CharField(max_length=100)
     raw_path = models.CharField(max_length=300)
     source = models.CharField(max_length=16, default="recordings")  # "recordings" or "batch"
+    media = models.CharField(max_length=16, default="audio")  # only call audio is kept
     duration_ms = models.BigIntegerField(null=True, blank=True)
     stored_at = models.DateTimeField(default=timezone.now)
 
@@ -340,6 +392,57 @@ class SyncCursor(models.Model):
     watermark = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_result = models.JSONField(default=dict, blank=True)
+
+
+class BatchJob(models.Model):
+    """A Genesys recording batch download job; its member conversations point at it (Conversation.audio_batch).
+
+    Jobs expire and only the submitting client may read them: a 404 is resubmitted once, then the members go
+    to the recordings API one by one. Polls are claimed with a conditional UPDATE of next_poll_at.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        LOST = "lost", "Lost (404 or expired)"
+        ABANDONED = "abandoned", "Abandoned (took too long)"
+
+    job_id = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    submitted_at = models.DateTimeField()
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    polls = models.PositiveIntegerField(default=0)
+    member_ids = models.JSONField(default=list)  # Genesys conversation ids, kept after the members move on
+    resubmission_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resubmissions"
+    )
+    last_error = models.CharField(max_length=300, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"batch {self.job_id} ({self.state})"
+
+
+class GenesysFinding(models.Model):
+    """What the vault has learnt about the org's Genesys behaviour (search needs `language`, transcription
+    settings, search health, ...): written by the pipeline and by `genesys_check --deep`, read by the pipeline."""
+
+    key = models.CharField(max_length=100, unique=True)
+    value = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=32, blank=True)  # "pipeline" or "genesys_check"
+    learned_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class OAuthToken(models.Model):
+    """The Genesys access token shared by every worker process, so a worker running for a day asks for one."""
+
+    key = models.CharField(max_length=64, unique=True)  # hash of login URL, client id and secret
+    token = models.TextField(blank=True)
+    refresh_at = models.FloatField(default=0)  # epoch seconds
+    locked_until = models.FloatField(default=0)  # epoch seconds: one process is fetching a new token
 
 
 class RateLimitState(models.Model):

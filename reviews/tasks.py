@@ -20,9 +20,9 @@ __all__ = ["advance_conversation_task", "advance_task", "discover_task", "reconc
 
 
 def _client():
-    from reviews.genesys_factory import build_client
+    from reviews.genesys_factory import shared_client
 
-    return build_client(clock=SYSTEM_CLOCK)
+    return shared_client()
 
 
 def task_stop_at(clock=SYSTEM_CLOCK) -> float:
@@ -37,6 +37,7 @@ def discover_task() -> str:
 def advance_task() -> str:
     """Work every due conversation, round after round, until none is due or the time budget is spent."""
     client = _client()
+    calls_before = client.stats.api_calls
     stop_at = task_stop_at()
     worked = rounds = 0
     while rounds < MAX_ROUNDS and SYSTEM_CLOCK.monotonic() < stop_at:
@@ -45,7 +46,7 @@ def advance_task() -> str:
             break
         worked += done
         rounds += 1
-    return f"advance: {worked} conversations in {rounds} rounds, {client.stats.api_calls} API calls"
+    return f"advance: {worked} conversations in {rounds} rounds, {client.stats.api_calls - calls_before} API calls"
 
 
 def advance_conversation_task(genesys_id: str) -> str:
@@ -55,7 +56,7 @@ def advance_conversation_task(genesys_id: str) -> str:
 
 def reconcile_task() -> str:
     from reviews.pipeline.reconcile import scheduled_window
-    from reviews.pipeline.rows import now_of
+    from reviews.pipeline.schedule import now_of
 
     since, until = scheduled_window(now=now_of(SYSTEM_CLOCK))
     run = pipeline.reconcile(client=_client(), clock=SYSTEM_CLOCK, since=since, until=until)

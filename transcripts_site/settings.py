@@ -315,6 +315,23 @@ if TRANSCRIPT_POLL_MAX_SECONDS < TRANSCRIPT_POLL_BASE_SECONDS:
 PIPELINE_MAX_ATTEMPTS = envint("PIPELINE_MAX_ATTEMPTS", 8, minimum=1)
 PIPELINE_LEASE_SECONDS = envint("PIPELINE_LEASE_SECONDS", 900, minimum=10)
 RECORDING_FORMAT = envchoice("RECORDING_FORMAT", "WAV", ("WAV", "WEBM", "WAV_ULAW", "OGG_VORBIS", "OGG_OPUS", "MP3"))
+# The org's transcription languages (e.g. en-us,es-us). When set, every transcript search sends them as its
+# `language` criterion; when empty it is sent only once Genesys answers that the field is required, with the
+# languages of the transcripts already stored (genesys-api.md §5, §12).
+GENESYS_TRANSCRIPT_LANGUAGES = [value.lower() for value in envlist("GENESYS_TRANSCRIPT_LANGUAGES")]
+# After a failed transcript search, the search is skipped (conversations are probed directly) for this long,
+# doubling with each further failure up to SEARCH_COOLDOWN_MAX_SECONDS.
+SEARCH_COOLDOWN_SECONDS = envfloat("SEARCH_COOLDOWN_SECONDS", 60.0, minimum=0.0)
+SEARCH_COOLDOWN_MAX_SECONDS = envfloat("SEARCH_COOLDOWN_MAX_SECONDS", 3600.0, minimum=0.0)
+# Once one part of a call with consult/transfer/callback legs is stored, how long to keep looking for the others.
+TRANSCRIPT_PART_WAIT_SECONDS = envfloat("TRANSCRIPT_PART_WAIT_SECONDS", 3600.0, minimum=0.0)
+# A recording that stays 202 (transcoding), UPLOADING or RESTORING is waited for this long, then given up.
+AUDIO_WAIT_MAX_SECONDS = envfloat("AUDIO_WAIT_MAX_SECONDS", 6 * 3600.0, minimum=1.0)
+# How long an archived recording stays restored (the PUT's archiveDate) so the vault can fetch it.
+AUDIO_RESTORE_DAYS = envint("AUDIO_RESTORE_DAYS", 7, minimum=1)
+# Incremental discovery reaches back this far for calls that started before its window (long calls, calls
+# that crossed midnight UTC: analytics lists only calls that started on a day the interval touches).
+DISCOVERY_MAX_CALL_HOURS = envint("DISCOVERY_MAX_CALL_HOURS", 12, minimum=1)
 LOW_CONFIDENCE_THRESHOLD = envfloat("LOW_CONFIDENCE_THRESHOLD", 0.6, minimum=0.0)
 PII_PHONE_REGIONS = envlist("PII_PHONE_REGIONS", "US,GB,AU,CA,DE,FR,IE")
 

@@ -26,7 +26,9 @@ def build_payload(transcript, *, synced_at: datetime | None = None) -> dict:
         "conversationId": conversation.genesys_id,
         "communicationId": transcript.communication_id,
         "transcriptId": transcript.transcript_id,
-        "recordingIds": list(transcript.recording_ids or []),
+        # One document per recording segment; recordingIds stays a list for v1 consumers.
+        "recordingId": transcript.recording_id or None,
+        "recordingIds": [transcript.recording_id] if transcript.recording_id else [],
         "conversationStart": iso_utc(conversation.started_at),
         "conversationEnd": iso_utc(conversation.ended_at),
         "durationMs": conversation.duration_ms,
@@ -34,7 +36,14 @@ def build_payload(transcript, *, synced_at: datetime | None = None) -> dict:
         "transcriptFirstAvailableAt": iso_utc(transcript.first_available_at),
         "storedAt": iso_utc(transcript.stored_at),
         "syncedAt": iso_utc(synced_at),
-        "document": {"sha256": transcript.sha256, "sizeBytes": transcript.size_bytes},
+        "mediaType": transcript.media_type,
+        "partStartMs": transcript.part_start_ms,
+        # The hash is of the bytes Genesys served; contentEncoding says how they were encoded (e.g. gzip).
+        "document": {
+            "sha256": transcript.sha256,
+            "sizeBytes": transcript.size_bytes,
+            "contentEncoding": transcript.content_encoding or None,
+        },
         "redaction": {
             "status": transcript.redaction_status,
             "markersPresent": sum(mask_counts.values()) > 0,

@@ -1,14 +1,22 @@
 """Availability polling: one round claims the due conversations and moves each one step forward.
 
-Nothing here sleeps. A conversation whose transcript is not ready records the probe and its next
-attempt time, and the round ends; the scheduler (advance_task) or the foreground driver comes back.
+Nothing here sleeps. A conversation whose transcript is not ready records the probe and its next attempt
+time, and the round ends; the scheduler (advance_task) or the foreground driver comes back.
 
-API budget: every due conversation (up to 100) is probed with ONE transcript search call; only the
-conversations it lists get a transcripturls call, which returns the URL and the recording ids at once.
-When the search has listed nothing for SEARCH_HEALTH_WINDOW (content search disabled in the org),
-conversations are also probed directly (transcripturls on one leg per probe, customer leg first) on
-every DIRECT_PROBE_EVERY-th attempt; conversations older than the search's 60-day retention are only
-probed directly.
+The transcript search is an accelerator, never a gate (genesys-api.md §12):
+- One search call (≤100 conversations) says which due conversations are ready and on which communications;
+  only those get a `transcripturls` call, which returns every segment's URL at once.
+- Any search failure (4xx, 5xx, malformed answer) makes this round probe the due conversations directly
+  with `transcripturls`, and puts the search in a cooldown (reviews/pipeline/org.py); it never counts
+  against a conversation. Only a 401 or a 403 on the search (an org-wide endpoint) stops the round.
+- A conversation the search does not list is still probed directly at age checkpoints (1 h, 6 h, 24 h) and
+  at its deadline, and on every other probe while the search has listed nothing for a day (content search
+  off) or for conversations older than the search's 60-day retention.
+
+A 403 on one conversation is that conversation's outcome (`restricted`, naming the permission or division);
+the round goes on. Every leg (communication) the search lists is stored, each of its recording segments a
+part; a call with consult, transfer or callback legs keeps looking for the other legs' parts for
+TRANSCRIPT_PART_WAIT_SECONDS after its first part.
 """
 
 from __future__ import annotations
@@ -17,37 +25,50 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Min
 
 from genesys.clock import Clock
-from genesys.errors import AuthenticationError, GenesysError, PermissionDeniedError
-from reviews.models import Conversation, SyncCursor
+from genesys.errors import AuthenticationError, GenesysError, PermissionDeniedError, RateLimitedError
+from reviews.models import Conversation, Transcript
+from reviews.pipeline import org
 from reviews.pipeline.fallback import fetch_audio, poll_batches
-from reviews.pipeline.ingest import IngestResult, Outcome, ingest_conversation
-from reviews.pipeline.leases import claim, claim_one, release_all
-from reviews.pipeline.rows import (
+from reviews.pipeline.ingest import USABLE, Outcome, PartResult, ingest_leg
+from reviews.pipeline.leases import claim, claim_one, defer_all, release_all
+from reviews.pipeline.schedule import (
+    checkpoint_probe_due,
     deadline_passed,
     deadline_reason,
-    needs_audio,
     now_of,
-    record_failure,
-    release,
-    require_audio,
-    reschedule_not_yet,
-    safe_error,
+    part_wait_over,
     transcript_deadline,
+)
+from reviews.pipeline.transitions import (
+    awaiting_parts,
+    note_direct_probe,
+    promote_discovered,
+    record_error,
+    require_audio,
+    restrict,
+    safe_error,
+    transcript_not_yet,
+    transcript_stored,
 )
 
 logger = logging.getLogger(__name__)
 State = Conversation.State
 
-# Without a working search, every other probe also asks transcripturl directly (one leg each time).
+# While the search has listed nothing for a day, every DIRECT_PROBE_EVERY-th probe is a direct one.
 DIRECT_PROBE_EVERY = 2
+# Of the direct probes of a conversation with no part yet, every OTHER_LEG_EVERY-th tries another leg
+# than the external party's (which usually carries the transcript of both sides, genesys-api.md §7.4).
+OTHER_LEG_EVERY = 3
 SEARCH_MARGIN = timedelta(seconds=1)
 # Transcript content is searchable for 60 days; older conversations are only ever probed directly.
 SEARCH_RETENTION = timedelta(days=60)
-SEARCH_CURSOR = "transcript-search"
-SEARCH_HEALTH_WINDOW = timedelta(hours=24)
-_FATAL = (AuthenticationError, PermissionDeniedError)
+# A search that ignores the conversationId filter lists every transcript of the date range; one round reads
+# at most this many hits (ten pages) and leaves the rest to direct probes and later rounds.
+SEARCH_MAX_HITS_PER_ROUND = 1000
+_FATAL = (AuthenticationError,)
 # A round stops starting conversations once this share of PIPELINE_LEASE_SECONDS has passed since its
 # claim. Leases are not renewed, so a longer round would work rows whose lease expired and that another
 # worker has claimed again: both would call transcripturls and download the document (one of them in vain).
@@ -59,14 +80,17 @@ def advance_due(*, client, clock: Clock, limit: int = 100, stop_at: float | None
 
     `stop_at` (clock.monotonic() seconds) bounds the round for a task timeout, and the round also ends
     within LEASE_BUDGET_SHARE of the lease: conversations not reached by then are handed back untouched
-    and stay due. Returns how many conversations and batch jobs were worked on (0 means nothing was due).
+    and stay due. Returns how many conversations and batch jobs were worked on (0 means nothing was due,
+    or the rate limit cut the round short).
     """
     worked = poll_batches(client=client, clock=clock)
     token, conversations = claim(now=now_of(clock), limit=limit)
-    if conversations:
-        lease_stop = clock.monotonic() + settings.PIPELINE_LEASE_SECONDS * LEASE_BUDGET_SHARE
-        stop_at = lease_stop if stop_at is None else min(stop_at, lease_stop)
-        advance_claimed(client=client, clock=clock, token=token, conversations=conversations, stop_at=stop_at)
+    if not conversations:
+        return worked
+    lease_stop = clock.monotonic() + settings.PIPELINE_LEASE_SECONDS * LEASE_BUDGET_SHARE
+    stop_at = lease_stop if stop_at is None else min(stop_at, lease_stop)
+    if not advance_claimed(client=client, clock=clock, token=token, conversations=conversations, stop_at=stop_at):
+        return worked
     return worked + len(conversations)
 
 
@@ -81,16 +105,24 @@ def advance_conversation(*, client, clock: Clock, genesys_id: str) -> str:
 
 def advance_claimed(
     *, client, clock: Clock, token: str, conversations: list[Conversation], stop_at: float | None = None
-) -> None:
+) -> bool:
+    """Work the claimed rows; False when the rate limit cut the round short (the rest are deferred)."""
     try:
-        audio = [c for c in conversations if needs_audio(c)]
-        polling = [c for c in conversations if not needs_audio(c)]
+        audio = [c for c in conversations if c.state == State.AWAITING_AUDIO]
+        polling = [c for c in conversations if c.state != State.AWAITING_AUDIO]
         probe(client=client, clock=clock, token=token, conversations=polling, stop_at=stop_at)
         if audio:
             fetch_audio(client=client, clock=clock, token=token, conversations=audio)
+    except RateLimitedError as exc:
+        # The per-call cap on rate-limit waits ran out: stop here without blaming any conversation.
+        until = now_of(clock) + timedelta(seconds=max(exc.retry_after, 1.0))
+        logger.warning("round stopped by the Genesys rate limit; rows deferred to %s: %s", until, safe_error(exc))
+        defer_all(conversations, token=token, until=until)
+        return False
     finally:
-        # Rows still leased by this round (stored ones, or any left by an error) are handed back.
+        # Rows still leased by this round (left by an error or cut by stop_at) are handed back.
         release_all(conversations, token=token)
+    return True
 
 
 def probe(*, client, clock: Clock, token: str, conversations: list[Conversation], stop_at: float | None = None) -> None:
@@ -100,129 +132,236 @@ def probe(*, client, clock: Clock, token: str, conversations: list[Conversation]
     now = now_of(clock)
     for conversation in conversations:
         if not conversation.communication_ids and conversation.state == State.DISCOVERED:
-            resolve_from_recordings(client=client, conversation=conversation, now=now)
+            resolve_from_recordings(client=client, conversation=conversation, token=token, now=now)
+    conversations = route_untranscribable(client=client, token=token, conversations=conversations, now=now)
     searchable = [c for c in conversations if c.started_at >= now - SEARCH_RETENTION]
-    try:
-        ready = search_ready(client=client, conversations=searchable, now=now) if searchable else {}
-    except _FATAL:
-        raise
-    except GenesysError as exc:
-        logger.warning("transcript search failed for %d conversations: %s", len(conversations), safe_error(exc))
-        for conversation in conversations:
-            record_failure(conversation, token=token, now=now, error=exc)
-        return
-    search_trusted = search_is_healthy(now=now)
+    listed, search_ok = run_search(client=client, conversations=searchable, now=now)
+    trusted = search_ok and org.search_health().trusted(now=now)
+    stored_legs = stored_legs_of(conversations)
     for conversation in conversations:
         if stop_at is not None and clock.monotonic() >= stop_at:
             break  # out of time: the rest are released by advance_claimed and stay due
-        direct = conversation not in searchable or direct_probe_due(conversation, search_trusted=search_trusted)
+        direct = direct_probe_due(
+            conversation, now=now, searchable=conversation in searchable, search_ok=search_ok, trusted=trusted
+        )
         try:
             probe_one(
                 client=client,
                 clock=clock,
                 token=token,
                 conversation=conversation,
-                listed=ready.get(conversation.genesys_id),
+                listed=listed.get(conversation.genesys_id),
                 direct=direct,
+                stored_legs=stored_legs.get(conversation.pk, set()),
             )
-        except _FATAL:
+        except (*_FATAL, RateLimitedError):
             raise
+        except PermissionDeniedError as exc:
+            restrict_conversation(conversation, token=token, now=now_of(clock), error=exc)
         except GenesysError as exc:
             logger.warning("probe failed conversation=%s: %s", conversation.genesys_id, safe_error(exc))
-            record_failure(conversation, token=token, now=now_of(clock), error=exc)
+            record_error(conversation, token=token, now=now_of(clock), error=exc)
         except Exception as exc:
             # A bug must not wedge the row under our lease; it is recorded, counted and retried with backoff.
             logger.exception("probe crashed conversation=%s", conversation.genesys_id)
-            record_failure(conversation, token=token, now=now_of(clock), error=exc)
+            record_error(conversation, token=token, now=now_of(clock), error=exc)
 
 
-def search_ready(*, client, conversations: list[Conversation], now: datetime) -> dict[str, list[str | None]]:
-    """{conversationId: [communicationId, ...]} for the conversations whose transcript search lists them."""
+def route_untranscribable(*, client, token: str, conversations: list[Conversation], now: datetime) -> list:
+    """Conversations that can never get a transcript (transcription off for the org or their queue) go to the
+    audio fallback at once; the others are returned."""
+    mode = org.transcription_mode(client, now=now)
+    remaining = []
+    for conversation in conversations:
+        reason = org.no_transcript_reason(conversation, mode=mode) if conversation.ended_at else None
+        if reason is None:
+            remaining.append(conversation)
+        else:
+            require_audio(conversation, token=token, now=now, reason=reason)
+    return remaining
+
+
+def run_search(*, client, conversations: list[Conversation], now: datetime) -> tuple[dict[str, list], bool]:
+    """({conversationId: [communicationId, ...]}, whether the search answered). Never raises for a search
+    failure, except a 401 or 403: those mean the OAuth client itself is wrong and say what to fix."""
+    if not conversations:
+        return {}, True
+    health = org.search_health()
+    if not health.usable(now=now):
+        return {}, False
+    org.prepare_search(client)
+    try:
+        listed = search_ready(client=client, conversations=conversations)
+    except (*_FATAL, RateLimitedError):
+        raise
+    except PermissionDeniedError as exc:
+        org.record_search_failure(now=now, error=exc)
+        raise
+    except GenesysError as exc:
+        org.record_search_failure(now=now, error=exc)
+        return {}, False
+    org.learn_from_search(client, now=now)
+    org.record_search_success(now=now, listed_any=bool(listed))
+    return listed, True
+
+
+def search_ready(*, client, conversations: list[Conversation]) -> dict[str, list[str | None]]:
+    """{conversationId: [communicationId, ...]} for our conversations that the transcript search lists.
+
+    Hits for other conversations (a search that ignores the conversationId filter) are dropped."""
+    wanted = {c.genesys_id for c in conversations}
     starts = [c.started_at for c in conversations]
     ready: dict[str, list[str | None]] = {}
-    for result in client.search_transcripts(
+    hits = client.search_transcripts(
         start=min(starts) - SEARCH_MARGIN,
         end=max(starts) + SEARCH_MARGIN,
-        conversation_ids=[c.genesys_id for c in conversations],
-    ):
-        communications = ready.setdefault(result.get("conversationId"), [])
-        if result.get("communicationId") not in communications:
-            communications.append(result.get("communicationId"))
-    if ready:
-        SyncCursor.objects.update_or_create(name=SEARCH_CURSOR, defaults={"watermark": now, "last_run_at": now})
+        conversation_ids=sorted(wanted),
+        max_retries=0,  # an accelerator: a failure means direct probes this round, not a retry storm
+    )
+    for seen, result in enumerate(hits, start=1):
+        conversation_id = result.get("conversationId")
+        if conversation_id in wanted:
+            communications = ready.setdefault(conversation_id, [])
+            if result.get("communicationId") not in communications:
+                communications.append(result.get("communicationId"))
+        if seen >= SEARCH_MAX_HITS_PER_ROUND:
+            break
     return ready
 
 
-def search_is_healthy(*, now: datetime) -> bool:
-    """Whether the transcript search listed anything lately. When it has not (content search disabled in
-    the org, or a quiet spell), conversations are also probed with transcripturl directly."""
-    last_hit = SyncCursor.objects.filter(name=SEARCH_CURSOR).values_list("watermark", flat=True).first()
-    return last_hit is not None and last_hit >= now - SEARCH_HEALTH_WINDOW
+def stored_legs_of(conversations: list[Conversation]) -> dict[int, set[str]]:
+    """{conversation pk: communication ids with a stored part}, in one query for the round."""
+    legs: dict[int, set[str]] = {}
+    rows = Transcript.objects.filter(conversation__in=[c.pk for c in conversations]).values_list(
+        "conversation_id", "communication_id"
+    )
+    for conversation_id, communication_id in rows:
+        legs.setdefault(conversation_id, set()).add(communication_id)
+    return legs
 
 
-def direct_probe_due(conversation: Conversation, *, search_trusted: bool) -> bool:
-    attempts = conversation.attempts
-    if search_trusted or not conversation.communication_ids:
+def direct_probe_due(
+    conversation: Conversation, *, now: datetime, searchable: bool, search_ok: bool, trusted: bool
+) -> bool:
+    if not conversation.communication_ids:
         return False
-    return attempts >= DIRECT_PROBE_EVERY and attempts % DIRECT_PROBE_EVERY == 0
+    if not searchable or not search_ok:
+        return True
+    if not trusted and conversation.attempts >= DIRECT_PROBE_EVERY and conversation.attempts % DIRECT_PROBE_EVERY == 0:
+        return True
+    return checkpoint_probe_due(conversation, now=now)
 
 
-def direct_probe_leg(conversation: Conversation) -> str:
-    """One leg per direct probe, customer leg first, then the others in turn."""
-    legs = conversation.communication_ids
-    return legs[(conversation.attempts // DIRECT_PROBE_EVERY) % len(legs)]
+def direct_probe_legs(conversation: Conversation, *, stored_legs: set[str]) -> list[str]:
+    """Which legs a direct probe asks: with parts stored, every leg still without one; otherwise one leg,
+    the external party's on most probes and the others in turn on every OTHER_LEG_EVERY-th."""
+    legs = list(conversation.communication_ids or [])
+    if stored_legs:
+        return [leg for leg in legs if leg not in stored_legs]
+    if len(legs) <= 1:
+        return legs
+    turn = conversation.direct_probes
+    if turn % OTHER_LEG_EVERY != OTHER_LEG_EVERY - 1:
+        return legs[:1]
+    others = legs[1:]
+    return [others[(turn // OTHER_LEG_EVERY) % len(others)]]
 
 
 def probe_one(
-    *, client, clock: Clock, token: str, conversation: Conversation, listed: list | None, direct: bool
+    *,
+    client,
+    clock: Clock,
+    token: str,
+    conversation: Conversation,
+    listed: list | None,
+    direct: bool,
+    stored_legs: set[str],
 ) -> None:
-    """Try to ingest one conversation; otherwise reschedule it or send it to the audio fallback."""
+    """Try to ingest one conversation's legs; then decide its state."""
     now = now_of(clock)
-    results: list[IngestResult] = []
+    retrying = conversation.error_count > 0  # a part failed mid-leg last time: its leg is asked again
+    skip = set() if retrying else set(stored_legs)
+    results: list[PartResult] = []
+
+    def ingest(communication_id: str, urls=None) -> None:
+        results.extend(
+            ingest_leg(
+                client=client,
+                clock=clock,
+                conversation=conversation,
+                token=token,
+                communication_id=communication_id,
+                urls=urls,
+                available_at=now,
+                skip_stored_parts=retrying,
+            )
+        )
+
     if listed:
         for communication_id in listed:
             candidates = [communication_id] if communication_id else conversation.communication_ids
             for candidate in candidates:
-                result = ingest_conversation(
-                    client=client,
-                    clock=clock,
-                    conversation=conversation,
-                    token=token,
-                    communication_id=candidate,
-                    available_at=now,
-                )
-                results.append(result)
-                if result.outcome is not Outcome.NOT_YET:
+                if candidate in skip:
+                    continue
+                ingest(candidate)
+                if results and results[-1].outcome is not Outcome.NOT_YET:
                     break
-    elif direct and conversation.communication_ids:
-        leg = direct_probe_leg(conversation)
-        urls = client.get_transcript_urls(conversation.genesys_id, leg)
-        if urls:
-            results.append(
-                ingest_conversation(
-                    client=client,
-                    clock=clock,
-                    conversation=conversation,
-                    token=token,
-                    communication_id=leg,
-                    urls=urls,
-                    available_at=now,
-                )
-            )
+    elif direct:
+        note_direct_probe(conversation, token=token, now=now)
+        for leg in direct_probe_legs(conversation, stored_legs=skip):
+            urls = client.get_transcript_urls(conversation.genesys_id, leg)
+            if urls:
+                ingest(leg, urls=urls)
+        newly = {r.communication_id for r in results if r.outcome is Outcome.STORED}
+        if newly and conversation.has_extra_legs and not stored_legs:
+            # The first part of a multi-leg call: the other legs may have their own transcripts, ask them now.
+            for leg in conversation.communication_ids:
+                if leg not in newly:
+                    urls = client.get_transcript_urls(conversation.genesys_id, leg)
+                    if urls:
+                        ingest(leg, urls=urls)
+    decide(conversation, token=token, now=now, results=results, stored_before=stored_legs)
+
+
+def decide(
+    conversation: Conversation, *, token: str, now: datetime, results: list[PartResult], stored_before: set[str]
+) -> None:
+    """The conversation's state after this round's probes."""
     outcomes = {r.outcome for r in results}
-    if outcomes & {Outcome.STORED, Outcome.UNCHANGED}:
-        release(conversation, token=token)
-        return
     if Outcome.LEASE_LOST in outcomes:
         return
-    reasons = [r.reason for r in results if r.reason]
-    if reasons:
-        require_audio(conversation, token=token, now=now, reason=reasons[0])
+    stored_legs = set(stored_before) | {r.communication_id for r in results if r.outcome in USABLE}
+    unusable = [r for r in results if r.reason]
+    if stored_legs:
+        parts = Transcript.objects.filter(conversation=conversation)
+        first = parts.aggregate(available=Min("first_available_at"), stored=Min("stored_at"))
+        legs = conversation.communication_ids or []
+        missing = [leg for leg in legs if leg not in stored_legs]
+        waiting = (
+            conversation.has_extra_legs
+            and missing
+            and not part_wait_over(first_stored_at=first["stored"], now=now)
+            and not deadline_passed(conversation, now=now)
+        )
+        if waiting:
+            note = f"{len(legs) - len(missing)} of {len(legs)} legs have a transcript; looking for the others"
+            awaiting_parts(conversation, token=token, now=now, available_at=first["available"], note=note)
+            return
+        note = "; ".join(f"part {r.recording_id or r.communication_id}: {r.reason}" for r in unusable)
+        transcript_stored(conversation, token=token, now=now, available_at=first["available"], note=note)
+        return
+    if unusable:
+        require_audio(conversation, token=token, now=now, reason=unusable[0].reason)
     elif deadline_passed(conversation, now=now):
         logger.info("transcript deadline passed conversation=%s", conversation.genesys_id)
         require_audio(conversation, token=token, now=now, reason=deadline_reason())
     else:
-        reschedule_not_yet(conversation, token=token, now=now, note="transcript not available yet")
+        transcript_not_yet(conversation, token=token, now=now, note="transcript not available yet")
+
+
+def restrict_conversation(conversation: Conversation, *, token: str, now: datetime, error: PermissionDeniedError):
+    logger.warning("conversation restricted conversation=%s: %s", conversation.genesys_id, safe_error(error))
+    restrict(conversation, token=token, now=now, error=error)
 
 
 def _parse_time(value) -> datetime | None:
@@ -234,27 +373,29 @@ def _parse_time(value) -> datetime | None:
         return None
 
 
-def resolve_from_recordings(*, client, conversation: Conversation, now: datetime) -> None:
+def resolve_from_recordings(*, client, conversation: Conversation, token: str, now: datetime) -> None:
     """A row made by the process endpoint for a conversation discovery has not seen yet: the recording
     metadata gives its communication ids (Recording.sessionId) and times, without waiting for analytics."""
     try:
         metadata = client.list_recording_metadata(conversation.genesys_id)
     except _FATAL:
         raise
+    except PermissionDeniedError as exc:
+        restrict_conversation(conversation, token=token, now=now, error=exc)
+        return
     except GenesysError as exc:
         logger.info("recording metadata unavailable conversation=%s: %s", conversation.genesys_id, safe_error(exc))
         return
-    sessions = list(dict.fromkeys(m["sessionId"] for m in metadata if m.get("sessionId")))
+    audio = [m for m in metadata if (m.get("media") or "audio") == "audio"]
+    sessions = list(dict.fromkeys(m["sessionId"] for m in audio if m.get("sessionId")))
     if not sessions:
         return
-    starts = [t for t in (_parse_time(m.get("startTime")) for m in metadata) if t]
-    ends = [t for t in (_parse_time(m.get("endTime")) for m in metadata) if t]
-    changes = {"communication_ids": sessions, "state": State.AWAITING_TRANSCRIPT}
+    starts = [t for t in (_parse_time(m.get("startTime")) for m in audio) if t]
+    ends = [t for t in (_parse_time(m.get("endTime")) for m in audio) if t]
+    changes = {"communication_ids": sessions}
     if starts:
         changes["started_at"] = min(starts)
     ended_at = max(ends) if ends else now
     changes["ended_at"] = ended_at
     changes["deadline_at"] = transcript_deadline(ended_at=ended_at, now=now)
-    Conversation.objects.filter(pk=conversation.pk).update(**changes)
-    for field, value in changes.items():
-        setattr(conversation, field, value)
+    promote_discovered(conversation, now=now, token=token, **changes)

@@ -2,6 +2,11 @@
 
 Re-discovery is harmless: existing rows only get their descriptive fields refreshed (when they
 changed), never their pipeline progress.
+
+The incremental run asks for the conversations that ENDED since its watermark (newest end first, stopping
+at the first older one), over an interval reaching DISCOVERY_MAX_CALL_HOURS further back: analytics only
+lists conversations that started on a day the interval touches (genesys-api.md §7.1), so a long call that
+crossed midnight UTC would otherwise fall between two windows.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ from django.db.models import Q
 from genesys.clock import Clock
 from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
 from reviews.pipeline.names import NameResolver
-from reviews.pipeline.rows import now_of, transcript_deadline
+from reviews.pipeline.schedule import now_of, transcript_deadline
+from reviews.pipeline.transitions import promote_discovered
 
 logger = logging.getLogger(__name__)
 
 DISCOVERY_CURSOR = "discovery"
 # Purposes of the customer side: their voice session is the leg that usually carries the transcript.
 CUSTOMER_PURPOSES = ("customer", "external")
+# Agents show as `agent` on queue calls and as `user` on direct and many outbound calls.
+AGENT_PURPOSES = ("agent", "user")
+# Session media that carry call audio: a voice callback's call back is recorded too (genesys-api.md §12).
+CALL_MEDIA = ("voice", "callback")
 # Conversation-level purposes whose participantName is a person we may show (never the customer's).
 _NAMED_PURPOSES = ("agent", "user", "acd", "ivr", "workflow")
 DESCRIPTIVE_FIELDS = (
@@ -56,11 +66,11 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def voice_sessions(participant: dict) -> list[dict]:
-    return [s for s in participant.get("sessions") or [] if s.get("mediaType") == "voice"]
+    return [s for s in participant.get("sessions") or [] if s.get("mediaType") in CALL_MEDIA]
 
 
 def communication_ids_of(conversation: dict) -> list[str]:
-    """Recorded voice session ids, customer leg first (the STA communicationId candidates)."""
+    """Recorded voice/callback session ids, the external party's first (the STA communicationId candidates)."""
     customer, others = [], []
     for participant in conversation.get("participants") or []:
         target = customer if participant.get("purpose") in CUSTOMER_PURPOSES else others
@@ -97,8 +107,9 @@ def first_queue_id(conversation: dict) -> str | None:
 
 
 def agent_user_id(conversation: dict) -> str | None:
+    """The first agent on the call (purpose agent or user, by where they appear, not by join time)."""
     for participant in conversation.get("participants") or []:
-        if participant.get("purpose") == "agent" and participant.get("userId"):
+        if participant.get("purpose") in AGENT_PURPOSES and participant.get("userId"):
             return participant["userId"]
     return None
 
@@ -130,8 +141,12 @@ class Lookups:
         return self._cache[key]
 
 
+def division_ids_of(conversation: dict) -> list[str]:
+    return list(dict.fromkeys(d for d in conversation.get("divisionIds") or [] if isinstance(d, str) and d))
+
+
 def descriptive_fields(conversation: dict, lookups: Lookups) -> dict:
-    division_ids = conversation.get("divisionIds") or []
+    division_ids = division_ids_of(conversation)
     return {
         "started_at": parse_time(conversation.get("conversationStart")),
         "ended_at": parse_time(conversation.get("conversationEnd")),
@@ -157,67 +172,78 @@ def upsert_conversation(conversation: dict, *, now: datetime, lookups: Lookups |
     lookups = lookups or Lookups()
     genesys_id = conversation["conversationId"]
     fields = descriptive_fields(conversation, lookups)
+    division_pks = [lookups.pk(Division, d) for d in division_ids_of(conversation)]
     existing = Conversation.objects.filter(genesys_id=genesys_id).first()
     if existing is None:
         ended_at = fields["ended_at"]
         deadline = transcript_deadline(ended_at=ended_at, now=now) if ended_at else None
         try:
             with transaction.atomic():
-                Conversation.objects.create(
+                created = Conversation.objects.create(
                     genesys_id=genesys_id,
                     state=Conversation.State.AWAITING_TRANSCRIPT,
                     discovered_at=now,
+                    state_changed_at=now,
                     deadline_at=deadline,
                     next_attempt_at=first_attempt_at(ended_at=ended_at, now=now),
                     **fields,
                 )
+                created.divisions.set(division_pks)
             return True
         except IntegrityError:  # discovered concurrently by another worker: refresh theirs instead
             existing = Conversation.objects.get(genesys_id=genesys_id)
     changed = {name: value for name, value in fields.items() if getattr(existing, name) != value}
-    if existing.state == Conversation.State.DISCOVERED and fields["ended_at"]:
-        # A row made by the process endpoint before analytics knew it: now it can be polled properly.
-        changed.update(
-            state=Conversation.State.AWAITING_TRANSCRIPT,
-            deadline_at=transcript_deadline(ended_at=fields["ended_at"], now=now),
-        )
     if changed:
         Conversation.objects.filter(pk=existing.pk).update(**changed)
+    if set(existing.divisions.values_list("pk", flat=True)) != set(division_pks):
+        existing.divisions.set(division_pks)
+    if existing.state == Conversation.State.DISCOVERED and fields["ended_at"]:
+        # A row made by the process endpoint before analytics knew it: now it can be polled properly.
+        promote_discovered(existing, now=now, deadline_at=transcript_deadline(ended_at=fields["ended_at"], now=now))
     return False
 
 
 def discover(*, client, start: datetime, end: datetime, now: datetime) -> DiscoveryResult:
     """Upsert every ended, recorded voice conversation Genesys lists for [start, end)."""
+    result = _upsert_all(client, client.query_conversation_details(start=start, end=end), now=now)
+    logger.info("discovery %s..%s found=%d created=%d", start.isoformat(), end.isoformat(), *result)
+    return DiscoveryResult(found=result[0], created=result[1], start=start, end=end)
+
+
+def _upsert_all(client, conversations, *, now: datetime) -> tuple[int, int]:
     found = created = 0
     names = NameResolver(client)
     lookups = Lookups(names)
-    for conversation in client.query_conversation_details(start=start, end=end):
+    for conversation in conversations:
         if not conversation.get("conversationId") or not conversation.get("conversationEnd"):
             continue
         found += 1
         created += upsert_conversation(conversation, now=now, lookups=lookups)
         names.flush(full_only=True)  # a full look-up's worth (100 ids) goes out as soon as it is there
     names.flush()  # then the rest: about one call per kind per run, none once every name is known
-    logger.info("discovery %s..%s found=%d created=%d", start.isoformat(), end.isoformat(), found, created)
-    return DiscoveryResult(found=found, created=created, start=start, end=end)
+    return found, created
 
 
 def discover_incremental(*, client, clock: Clock) -> DiscoveryResult:
-    """Discover since the stored watermark (minus an overlap for late analytics data).
+    """Discover the conversations that ended since the stored watermark (minus an overlap for late analytics
+    data), however long ago they started (up to DISCOVERY_MAX_CALL_HOURS before the window).
 
     The watermark moves only after a complete run, so a failed page is simply retried next time.
     """
     now = now_of(clock)
     cursor, _ = SyncCursor.objects.get_or_create(name=DISCOVERY_CURSOR)
     if cursor.watermark is None:
-        start = now - timedelta(hours=settings.DISCOVERY_INITIAL_LOOKBACK_HOURS)
+        ended_after = now - timedelta(hours=settings.DISCOVERY_INITIAL_LOOKBACK_HOURS)
     else:
-        start = cursor.watermark - timedelta(minutes=settings.DISCOVERY_OVERLAP_MINUTES)
-    result = discover(client=client, start=start, end=now, now=now)
+        ended_after = cursor.watermark - timedelta(minutes=settings.DISCOVERY_OVERLAP_MINUTES)
+    interval_start = ended_after - timedelta(hours=settings.DISCOVERY_MAX_CALL_HOURS)
+    conversations = client.recently_ended_conversations(interval_start=interval_start, ended_after=ended_after, end=now)
+    found, created = _upsert_all(client, conversations, now=now)
+    logger.info("discovery ended after %s found=%d created=%d", ended_after.isoformat(), found, created)
     # Never move the watermark backwards when two discovery runs overlap.
     SyncCursor.objects.filter(Q(watermark__isnull=True) | Q(watermark__lt=now), pk=cursor.pk).update(
         watermark=now,
         last_run_at=now,
-        last_result={"found": result.found, "created": result.created, "start": start.isoformat()},
+        last_result={"found": found, "created": created, "start": ended_after.isoformat()},
     )
-    return result
+    return DiscoveryResult(found=found, created=created, start=ended_after, end=now)

@@ -14,28 +14,29 @@ from datetime import datetime
 from django.db.models import Min, Q
 
 from genesys.clock import Clock
+from reviews.compliance.relay import relay_due
+from reviews.models import Conversation
 from reviews.pipeline.availability import advance_due
 from reviews.pipeline.discovery import discover
 from reviews.pipeline.fallback import next_batch_poll_at
-from reviews.pipeline.rows import ACTIVE_STATES, now_of
+from reviews.pipeline.schedule import now_of
 from reviews.pipeline.summary import (
     BackfillSummary,
     StatsSnapshot,
+    state_counts,
     summarize,
     transcripts_of,
     window_conversations,
 )
 
-try:  # the compliance relay is its own module; the backfill works without it
-    from reviews.compliance.relay import relay_due
-except ImportError:  # pragma: no cover - only while the compliance module is absent
-    relay_due = None
+ACTIVE_STATES = Conversation.ACTIVE_STATES
 
 logger = logging.getLogger(__name__)
 
 MIN_SLEEP_SECONDS = 0.05
 MAX_SLEEP_SECONDS = 60.0
 
+# progress(final, total, {state: count}) after every round
 Progress = Callable[[int, int, dict], None]
 
 
@@ -49,8 +50,6 @@ def next_wake_at(conversations) -> datetime | None:
 
 
 def relay_outbox(clock: Clock) -> None:
-    if relay_due is None:
-        return
     try:
         relay_due(clock=clock)
     except Exception:  # delivery problems are the relay's to retry; they must not stop ingestion
@@ -78,9 +77,10 @@ def run_backfill(
     while True:
         worked = advance_due(client=client, clock=clock, limit=limit)
         relay_outbox(clock)
-        remaining = conversations.filter(state__in=ACTIVE_STATES).count()
+        states = state_counts(conversations)
+        remaining = sum(states[state] for state in ACTIVE_STATES)
         if progress is not None:
-            progress(total - remaining, total, {})
+            progress(total - remaining, total, states)
         if remaining == 0:
             finished = True
             break

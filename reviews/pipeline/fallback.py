@@ -1,10 +1,17 @@
 """Audio fallback: keep the call recording when the transcript never came, is empty or is unparseable.
 
-A few conversations go through GET /conversations/{id}/recordings (one call each; a 202 "transcoding"
-just reschedules). When BATCH_MIN or more are due in one round, one batch request covers up to 100 of
-them: the job id is kept in a SyncCursor named "batch:<jobId>" (watermark = when to poll next,
-last_result = the member conversation ids). That keeps the Conversation row free of job bookkeeping,
-survives restarts, and any worker may poll it on a later round.
+Only `media == audio` recordings are call audio (screen recordings are not kept), and every recording state
+ends somewhere (genesys-api.md §6, §12):
+- AVAILABLE / RESTORED with a media URI: streamed into the audio blob store.
+- ARCHIVED: restored with `PUT …/recordings/{id}` (a new archiveDate) where the role allows, then fetched
+  once RESTORED; without the permission the conversation ends `archived`, naming it.
+- RESTORING, UPLOADING, or a 202 "transcoding": come back later, for at most AUDIO_WAIT_MAX_SECONDS.
+- DELETED, ERROR: `audio_unavailable` with the reason.
+
+Routes: when BATCH_MIN or more conversations are due in one round, one batch request covers up to 100 of
+them (a BatchJob row; any worker polls it). A job that 404s (expired, or lost) is resubmitted once; after
+that, or when it takes too long, its members use the recordings API one by one, which also tells archived,
+deleted and restricted recordings apart.
 """
 
 from __future__ import annotations
@@ -14,26 +21,39 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 
 from genesys.clock import Clock
-from genesys.errors import AuthenticationError, GenesysError, PermissionDeniedError
+from genesys.errors import AuthenticationError, GenesysError, NotFoundError, PermissionDeniedError, RateLimitedError
 from reviews import blobs
-from reviews.models import AudioRecording, Conversation, SyncCursor
-from reviews.pipeline.leases import claim_one
-from reviews.pipeline.rows import now_of, record_failure, release, safe_error
+from reviews.models import AudioRecording, BatchJob, Conversation
+from reviews.pipeline.leases import claim
+from reviews.pipeline.schedule import audio_wait_over, next_poll_at, now_of, span
+from reviews.pipeline.transitions import (
+    audio_kept,
+    audio_not_yet,
+    audio_routed,
+    audio_unavailable,
+    record_error,
+    recording_archived,
+    restrict,
+    safe_error,
+)
 
 logger = logging.getLogger(__name__)
 State = Conversation.State
+Route = Conversation.AudioRoute
 
-BATCH_PREFIX = "batch:"
 # A batch costs a submit plus at least one status poll, so it only pays off from three conversations.
 BATCH_MIN = 3
 BATCH_MAX = 100
 # Genesys waits this long for transcoding before answering 202; small, because a worker must not idle.
 RECORDINGS_MAX_WAIT_MS = 2000
 PREFERRED_MEDIA_KEYS = ("S", "0")
-BATCH_MISS = "batch download returned no recording"
+AVAILABLE_STATES = frozenset({"AVAILABLE", "RESTORED"})
+WAITING_STATES = frozenset({"RESTORING", "UPLOADING"})
+RESTORE_PERMISSION = "recording:recording:editRetention"
+_FATAL = (AuthenticationError, RateLimitedError)
 
 
 def batch_poll_seconds() -> float:
@@ -41,28 +61,35 @@ def batch_poll_seconds() -> float:
 
 
 def batch_patience_seconds() -> float:
-    """How long members wait for their batch before they are retried on their own (the job may be lost)."""
+    """How long members wait for their batch before they are fetched on their own (the job may be stuck)."""
     return max(settings.PIPELINE_LEASE_SECONDS, 10 * settings.TRANSCRIPT_POLL_BASE_SECONDS)
 
 
+def is_audio(recording: dict) -> bool:
+    return (recording.get("media") or "audio") == "audio"
+
+
 def fetch_audio(*, client, clock: Clock, token: str, conversations: list[Conversation]) -> None:
-    """Fetch recordings for conversations that need the audio fallback (all leased with `token`)."""
-    # One the batch missed goes to the recordings API, so a batch that never lists it cannot loop.
-    batchable = [c for c in conversations if not c.last_error.startswith(BATCH_MISS)]
-    singles = [c for c in conversations if c.last_error.startswith(BATCH_MISS)]
-    if len(batchable) >= BATCH_MIN:
-        for start in range(0, len(batchable), BATCH_MAX):
-            submit_batch(client=client, clock=clock, token=token, conversations=batchable[start : start + BATCH_MAX])
+    """Fetch recordings for conversations awaiting audio (all leased with `token`)."""
+    now = now_of(clock)
+    undecided = [c for c in conversations if c.audio_route == Route.UNDECIDED]
+    singles = [c for c in conversations if c.audio_route != Route.UNDECIDED]
+    if len(undecided) >= BATCH_MIN:
+        for start in range(0, len(undecided), BATCH_MAX):
+            submit_batch(client=client, now=now, token=token, conversations=undecided[start : start + BATCH_MAX])
     else:
-        singles = conversations
+        singles += undecided
     for conversation in singles:
+        # A member whose batch outlived its patience (this claim means it did) is fetched on its own.
         try:
             fetch_recordings(client=client, clock=clock, token=token, conversation=conversation)
-        except (AuthenticationError, PermissionDeniedError):
+        except _FATAL:
             raise
+        except PermissionDeniedError as exc:
+            restrict(conversation, token=token, now=now_of(clock), error=exc)
         except GenesysError as exc:
             logger.warning("recording fetch failed conversation=%s: %s", conversation.genesys_id, safe_error(exc))
-            record_failure(conversation, token=token, now=now_of(clock), error=exc)
+            record_error(conversation, token=token, now=now_of(clock), error=exc)
 
 
 def media_uri_of(recording: dict) -> str | None:
@@ -76,35 +103,103 @@ def media_uri_of(recording: dict) -> str | None:
     return None
 
 
+class _Outcome:
+    """What one recordings answer says about a conversation's audio."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []  # why we must come back (restoring, uploading, no media yet)
+        self.gone: list[str] = []  # why a recording will never be there (deleted, error)
+        self.archived_denied: str | None = None
+
+
 def fetch_recordings(*, client, clock: Clock, token: str, conversation: Conversation) -> None:
     now = now_of(clock)
-    recordings = client.list_recordings(
-        conversation.genesys_id, format_id=settings.RECORDING_FORMAT, max_wait_ms=RECORDINGS_MAX_WAIT_MS
-    )
-    if recordings is None:
-        # 202: Genesys is transcoding. Come back later; this is not an error and nothing sleeps here.
-        release(
-            conversation,
-            token=token,
-            attempts=conversation.attempts + 1,
-            next_attempt_at=now + timedelta(seconds=settings.TRANSCRIPT_POLL_BASE_SECONDS),
-            last_error="recording is transcoding",
+    try:
+        recordings = client.list_recordings(
+            conversation.genesys_id, format_id=settings.RECORDING_FORMAT, max_wait_ms=RECORDINGS_MAX_WAIT_MS
         )
+    except NotFoundError:
+        audio_unavailable(conversation, token=token, now=now, outcome="Genesys has no recording of this conversation")
         return
-    stored = 0
-    for recording in recordings:
-        uri = media_uri_of(recording)
-        if not uri or not recording.get("id"):
-            continue
-        stored += store_audio(
+    if recordings is None:
+        # 202: Genesys is transcoding. Come back later; nothing sleeps here, and the wait is bounded.
+        wait_or_give_up(conversation, token=token, now=now, why="recording is transcoding")
+        return
+    outcome = _Outcome()
+    for recording in [r for r in recordings if is_audio(r) and r.get("id")]:
+        handle_recording(client=client, conversation=conversation, recording=recording, now=now, outcome=outcome)
+    conclude(conversation, token=token, now=now, outcome=outcome)
+
+
+def handle_recording(*, client, conversation: Conversation, recording: dict, now: datetime, outcome: _Outcome) -> None:
+    recording_id = recording["id"]
+    if AudioRecording.objects.filter(conversation=conversation, recording_id=recording_id).exists():
+        return
+    state = (recording.get("fileState") or "AVAILABLE").upper()
+    uri = media_uri_of(recording)
+    if state in AVAILABLE_STATES and uri:
+        store_audio(
             client=client,
             conversation=conversation,
-            recording_id=recording["id"],
+            recording_id=recording_id,
             url=uri,
             source="recordings",
             duration_ms=recording.get("outputDurationMs"),
         )
-    finish_fallback(conversation, token=token, has_audio=stored > 0 or conversation.recordings.exists())
+    elif state in AVAILABLE_STATES or state in WAITING_STATES:
+        outcome.pending.append(
+            f"recording {state.lower()}" if state in WAITING_STATES else "recording has no media yet"
+        )
+    elif state == "ARCHIVED":
+        restore(client=client, conversation=conversation, recording_id=recording_id, now=now, outcome=outcome)
+    elif state == "DELETED":
+        outcome.gone.append("recording deleted in Genesys")
+    elif state == "ERROR":
+        outcome.gone.append("recording in ERROR state in Genesys")
+    else:
+        outcome.gone.append(f"recording in unknown state {state[:20]}")
+
+
+def restore(*, client, conversation: Conversation, recording_id: str, now: datetime, outcome: _Outcome) -> None:
+    """Ask Genesys to restore an archived recording for AUDIO_RESTORE_DAYS (a later archiveDate)."""
+    try:
+        client.restore_recording(
+            conversation.genesys_id, recording_id, archive_date=now + timedelta(days=settings.AUDIO_RESTORE_DAYS)
+        )
+    except PermissionDeniedError as exc:
+        permission = ", ".join(exc.missing_permissions) or RESTORE_PERMISSION
+        outcome.archived_denied = f"recording archived in Genesys; restoring it needs {permission}"
+        return
+    logger.info("archived recording restore requested conversation=%s", conversation.genesys_id)
+    outcome.pending.append("archived recording is being restored")
+
+
+def conclude(conversation: Conversation, *, token: str, now: datetime, outcome: _Outcome) -> None:
+    has_audio = conversation.recordings.exists()
+    if outcome.pending and not audio_wait_over(conversation, now=now):
+        wait_or_give_up(conversation, token=token, now=now, why="; ".join(outcome.pending))
+        return
+    given_up = [f"gave up after {span(settings.AUDIO_WAIT_MAX_SECONDS)}: {why}" for why in outcome.pending]
+    notes = [*outcome.gone, *given_up, *([outcome.archived_denied] if outcome.archived_denied else [])]
+    if has_audio:
+        audio_kept(conversation, token=token, now=now, note="; ".join(notes))
+    elif outcome.archived_denied:
+        recording_archived(conversation, token=token, now=now, outcome=outcome.archived_denied)
+    else:
+        reason = "; ".join(notes) or "Genesys lists no audio recording for this conversation"
+        audio_unavailable(conversation, token=token, now=now, outcome=reason)
+
+
+def wait_or_give_up(conversation: Conversation, *, token: str, now: datetime, why: str) -> None:
+    if audio_wait_over(conversation, now=now):
+        if conversation.recordings.exists():
+            audio_kept(conversation, token=token, now=now, note=f"gave up waiting: {why}")
+        else:
+            outcome = f"{why} for over {span(settings.AUDIO_WAIT_MAX_SECONDS)}"
+            audio_unavailable(conversation, token=token, now=now, outcome=outcome)
+        return
+    next_at = next_poll_at(now=now, attempt=min(conversation.attempts, 8))
+    audio_not_yet(conversation, token=token, now=now, next_at=next_at, note=why)
 
 
 def store_audio(
@@ -144,119 +239,149 @@ def store_audio(
     return True
 
 
-def finish_fallback(conversation: Conversation, *, token: str, has_audio: bool) -> bool:
-    if has_audio:
-        return release(conversation, token=token, state=State.AUDIO_FALLBACK, next_attempt_at=None, last_error="")
-    return release(
-        conversation,
-        token=token,
-        state=State.FAILED,
-        next_attempt_at=None,
-        last_error="no recording available for the audio fallback",
-    )
-
-
 # ------------------------------------------------------------------------------------------ batches
-def submit_batch(*, client, clock: Clock, token: str, conversations: list[Conversation]) -> str | None:
-    now = now_of(clock)
+def submit_batch(
+    *, client, now: datetime, token: str, conversations: list[Conversation], resubmission_of: BatchJob | None = None
+) -> BatchJob | None:
     try:
         job_id = client.submit_batch_download([(c.genesys_id, None) for c in conversations])
-    except (AuthenticationError, PermissionDeniedError):
+    except _FATAL:
         raise
     except GenesysError as exc:
+        # Batch download is an optimisation: without it (denied, down) each conversation uses the recordings API.
         logger.warning("batch submit failed for %d conversations: %s", len(conversations), safe_error(exc))
         for conversation in conversations:
-            record_failure(conversation, token=token, now=now, error=exc)
+            audio_routed(conversation, token=token, now=now, route=Route.RECORDINGS, next_at=now)
         return None
-    SyncCursor.objects.create(
-        name=f"{BATCH_PREFIX}{job_id}"[:64],
-        watermark=now + timedelta(seconds=batch_poll_seconds()),
-        last_run_at=now,
-        last_result={"job_id": job_id, "conversations": [c.genesys_id for c in conversations]},
+    job = BatchJob.objects.create(
+        job_id=job_id[:64],
+        submitted_at=now,
+        next_poll_at=now + timedelta(seconds=batch_poll_seconds()),
+        member_ids=[c.genesys_id for c in conversations],
+        resubmission_of=resubmission_of,
     )
     patience = now + timedelta(seconds=batch_patience_seconds())
     for conversation in conversations:
-        release(conversation, token=token, next_attempt_at=patience, last_error=f"waiting for batch download {job_id}")
+        audio_routed(
+            conversation,
+            token=token,
+            now=now,
+            route=Route.BATCH,
+            batch=job,
+            next_at=patience,
+            note=f"waiting for batch download {job_id}",
+        )
     logger.info("batch download submitted job=%s conversations=%d", job_id, len(conversations))
-    return job_id
+    return job
 
 
 def next_batch_poll_at() -> datetime | None:
-    return SyncCursor.objects.filter(name__startswith=BATCH_PREFIX).aggregate(at=Min("watermark"))["at"]
+    return BatchJob.objects.filter(state=BatchJob.State.PENDING).aggregate(at=Min("next_poll_at"))["at"]
 
 
 def poll_batches(*, client, clock: Clock) -> int:
     """Poll due batch jobs; store the results of completed ones. Returns the number of jobs finished."""
     finished = 0
     now = now_of(clock)
-    for cursor in SyncCursor.objects.filter(name__startswith=BATCH_PREFIX, watermark__lte=now):
+    for job in BatchJob.objects.filter(state=BatchJob.State.PENDING, next_poll_at__lte=now):
         # Claim the poll with a conditional UPDATE so two workers never poll (and download) the same job.
-        claimed = SyncCursor.objects.filter(pk=cursor.pk, watermark=cursor.watermark).update(
-            watermark=now + timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
+        claimed = BatchJob.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
+            next_poll_at=now + timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
         )
         if claimed:
-            finished += poll_batch(client=client, clock=clock, cursor=cursor)
+            finished += poll_batch(client=client, clock=clock, job=job)
     return finished
 
 
-def poll_batch(*, client, clock: Clock, cursor: SyncCursor) -> int:
-    job_id = cursor.last_result.get("job_id") or cursor.name.removeprefix(BATCH_PREFIX)
+def poll_batch(*, client, clock: Clock, job: BatchJob) -> int:
+    now = now_of(clock)
     try:
-        status = client.get_batch_download(job_id)
-    except (AuthenticationError, PermissionDeniedError):
+        status = client.get_batch_download(job.job_id)
+    except _FATAL:
         raise
+    except (NotFoundError, PermissionDeniedError) as exc:
+        # Jobs expire, and only the submitting client may read one: this job is gone.
+        job_lost(client=client, clock=clock, job=job, reason=safe_error(exc))
+        return 1
     except GenesysError as exc:
-        logger.warning("batch poll failed job=%s: %s", job_id, safe_error(exc))
+        logger.warning("batch poll failed job=%s: %s", job.job_id, safe_error(exc))
         status = {}
     results = status.get("results") or []
     expected = status.get("expectedResultCount")
     complete = status.get("status") == "Completed" and (expected is None or len(results) >= expected)
-    if not complete:
-        SyncCursor.objects.filter(pk=cursor.pk).update(
-            watermark=now_of(clock) + timedelta(seconds=batch_poll_seconds())
-        )
-        return 0
-    store_batch_results(
-        client=client, clock=clock, members=cursor.last_result.get("conversations") or [], results=results
+    if complete:
+        store_batch_results(client=client, clock=clock, job=job, results=results)
+        finish_job(job, state=BatchJob.State.COMPLETED, now=now_of(clock))
+        return 1
+    if now - job.submitted_at >= timedelta(seconds=batch_patience_seconds()):
+        finish_job(job, state=BatchJob.State.ABANDONED, now=now, error="still in progress after its patience")
+        members_to_recordings(job, now=now)
+        return 1
+    BatchJob.objects.filter(pk=job.pk).update(
+        polls=job.polls + 1, next_poll_at=now + timedelta(seconds=batch_poll_seconds())
     )
-    cursor.delete()
-    return 1
+    return 0
 
 
-def store_batch_results(*, client, clock: Clock, members: list[str], results: list[dict]) -> None:
-    by_conversation: dict[str, list[dict]] = {genesys_id: [] for genesys_id in members}
+def finish_job(job: BatchJob, *, state: str, now: datetime, error: str = "") -> None:
+    BatchJob.objects.filter(pk=job.pk).update(state=state, finished_at=now, next_poll_at=None, last_error=error[:300])
+
+
+def job_lost(*, client, clock: Clock, job: BatchJob, reason: str) -> None:
+    """A 404 job: resubmit its waiting members once; a lost resubmission sends them to the recordings API."""
+    now = now_of(clock)
+    finish_job(job, state=BatchJob.State.LOST, now=now, error=reason)
+    if job.resubmission_of_id is not None:
+        members_to_recordings(job, now=now)
+        return
+    token, members = claim(now=now, limit=BATCH_MAX, extra=Q(audio_batch=job), due=False)
+    if members:
+        logger.info("batch job lost, resubmitting job=%s conversations=%d", job.job_id, len(members))
+        submit_batch(client=client, now=now, token=token, conversations=members, resubmission_of=job)
+
+
+def members_to_recordings(job: BatchJob, *, now: datetime) -> None:
+    token, members = claim(now=now, limit=BATCH_MAX, extra=Q(audio_batch=job), due=False)
+    for conversation in members:
+        audio_routed(conversation, token=token, now=now, route=Route.RECORDINGS, next_at=now)
+
+
+def store_batch_results(*, client, clock: Clock, job: BatchJob, results: list[dict]) -> None:
+    by_conversation: dict[str, list[dict]] = {}
     for result in results:
         by_conversation.setdefault(result.get("conversationId") or "", []).append(result)
-    for genesys_id in members:
-        now = now_of(clock)
-        token, conversation = claim_one(genesys_id=genesys_id, now=now)
-        if conversation is None:
-            continue  # finished meanwhile, or another worker holds it
-        if not conversation.needs_manual_review:
-            release(conversation, token=token)
+    now = now_of(clock)
+    token, members = claim(now=now, limit=BATCH_MAX, extra=Q(audio_batch=job), due=False)
+    for conversation in members:
+        try:
+            store_member_results(
+                client=client, conversation=conversation, results=by_conversation.get(conversation.genesys_id, [])
+            )
+        except _FATAL:
+            raise
+        except GenesysError as exc:
+            record_error(conversation, token=token, now=now_of(clock), error=exc)
             continue
-        error = None
-        for result in by_conversation.get(genesys_id, []):
-            if result.get("errorMsg") or not result.get("resultUrl"):
-                error = GenesysError(f"recording.batch.get: result error for recording {result.get('recordingId')}")
-                continue
-            try:
-                store_audio(
-                    client=client,
-                    conversation=conversation,
-                    recording_id=result.get("recordingId") or genesys_id,
-                    url=result["resultUrl"],
-                    source="batch",
-                    content_type=result.get("contentType"),
-                )
-            except (AuthenticationError, PermissionDeniedError):
-                raise
-            except GenesysError as exc:
-                error = exc
         if conversation.recordings.exists():
-            finish_fallback(conversation, token=token, has_audio=True)
-        elif error is not None:
-            record_failure(conversation, token=token, now=now, error=error)
+            audio_kept(conversation, token=token, now=now_of(clock))
         else:
-            # The job listed nothing for it: ask the recordings API directly on its next round.
-            release(conversation, token=token, next_attempt_at=now, last_error=BATCH_MISS)
+            # Nothing usable in the batch (archived, deleted, denied, only screen media): the recordings API
+            # says which, one conversation at a time.
+            audio_routed(conversation, token=token, now=now_of(clock), route=Route.RECORDINGS, next_at=now)
+
+
+def store_member_results(*, client, conversation: Conversation, results: list[dict]) -> None:
+    for result in results:
+        content_type = (result.get("contentType") or "").lower()
+        if result.get("errorMsg") or not result.get("resultUrl"):
+            continue
+        if content_type and not content_type.startswith("audio/"):
+            continue  # screen recordings (video/webm) are not call audio
+        store_audio(
+            client=client,
+            conversation=conversation,
+            recording_id=result.get("recordingId") or conversation.genesys_id,
+            url=result["resultUrl"],
+            source="batch",
+            content_type=result.get("contentType"),
+        )

@@ -1,9 +1,14 @@
-"""Download, parse and store one transcript document.
+"""Download, parse and store the transcript documents of one communication (one per recording segment).
 
-The document is streamed to a staging file, promoted to its sha256 address, then parsed a second
-time phrase by phrase inside ONE transaction that writes the Transcript, its Utterances (in batches),
-the redaction findings, the metrics, the compliance outbox rows and the conversation's new state.
-Memory stays flat in document size; an empty or unparseable document leaves nothing behind.
+`transcripturls` returns one URL per recording segment (holds and recording pauses make several), so a
+communication is one or more parts. Each part is streamed to a staging file, promoted to its sha256 address,
+then parsed phrase by phrase inside ONE transaction that writes the Transcript, its Utterances (in batches),
+the redaction findings, the metrics and the compliance outbox rows. Memory stays flat in document size; an
+empty or unparseable part leaves nothing behind. Parts are idempotent per (communication, recording): the same
+document again is `unchanged`, a changed one replaces its rows and gets a new outbox version.
+
+What the conversation's state becomes is the caller's decision (availability.py), once every leg of the
+round has been tried.
 """
 
 from __future__ import annotations
@@ -22,37 +27,41 @@ from genesys.clock import Clock
 from genesys.errors import TranscriptFormatError
 from genesys.transcript import Phrase, TranscriptDocument, parse_transcript
 from reviews import blobs
+from reviews.compliance.outbox import record_transcript_version
 from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
-from reviews.pipeline.rows import now_of, set_state, update_leased
+from reviews.observability import observe_transcript_stored
+from reviews.pipeline.schedule import now_of
+from reviews.pipeline.transitions import start_download
 from reviews.redaction import RedactionScanner, UtteranceText
 from reviews.transcript_metrics import MetricsAccumulator
-
-try:  # the compliance outbox is its own module; without it transcripts are still stored
-    from reviews.compliance.outbox import record_transcript_version
-except ImportError:  # pragma: no cover - only while the compliance module is absent
-    record_transcript_version = None
-
-try:
-    from reviews.observability import observe_transcript_stored
-except ImportError:  # pragma: no cover - metrics are optional for the pipeline
-    observe_transcript_stored = None
 
 logger = logging.getLogger(__name__)
 State = Conversation.State
 
 UTTERANCE_BATCH = 500
 CUSTOMER_PURPOSE = "customer"
+# Conversation purposes of the party outside the contact centre (genesys-api.md §4.4, §7.1).
+EXTERNAL_PURPOSES = frozenset({"customer", "external"})
+# Purposes of a person on the contact centre's side: when their window overlaps a system participant's
+# (IVR, ACD), an internal phrase is theirs.
+AGENT_PURPOSES = frozenset({"agent", "user"})
+# Who speaks when several internal participants are connected at once: a person, then the IVR's prompts;
+# an ACD participant only holds the call in a queue.
+SPEAKING_RANK = {"agent": 0, "user": 0, "ivr": 1, "voicemail": 2, "acd": 3}
 # A document cannot be written before its call ended; allow this much clock skew before distrusting Last-Modified.
 LAST_MODIFIED_SKEW = timedelta(minutes=1)
 
 
 class Outcome(StrEnum):
     STORED = "stored"
-    UNCHANGED = "unchanged"  # the same document was stored before
-    NOT_YET = "not_yet"  # transcripturls answered 404
+    UNCHANGED = "unchanged"  # the same document of this segment was stored before
+    NOT_YET = "not_yet"  # transcripturls answered 404 (or listed no URL)
     EMPTY = "empty"
     UNPARSEABLE = "unparseable"
     LEASE_LOST = "lease_lost"
+
+
+USABLE = frozenset({Outcome.STORED, Outcome.UNCHANGED})
 
 
 class _Abort(Exception):
@@ -70,17 +79,20 @@ class Downloaded:
     size: int
     etag: str
     seconds: float
-    recording_ids: list[str]
+    recording_id: str
+    content_encoding: str = ""  # how Genesys served it; the stored bytes (and sha256) are exactly those
     last_modified: datetime | None = None  # S3 Last-Modified: when Genesys wrote the document
 
 
 @dataclass(frozen=True)
-class IngestResult:
+class PartResult:
     outcome: Outcome
-    reason: str = ""  # why the audio fallback is needed (empty / unparseable), safe to show
+    communication_id: str = ""
+    recording_id: str = ""
+    reason: str = ""  # why the part is unusable (empty / unparseable), safe to show
 
 
-def ingest_conversation(
+def ingest_leg(
     *,
     client,
     clock: Clock,
@@ -89,35 +101,86 @@ def ingest_conversation(
     communication_id: str,
     urls: list[dict] | None = None,
     available_at: datetime | None = None,
-) -> IngestResult:
-    """Fetch the transcript of one communication and store it; the caller holds the lease and releases it.
+    skip_stored_parts: bool = False,
+) -> list[PartResult]:
+    """Fetch and store every part (recording segment) of one communication's transcript.
 
     `urls` is the transcripturls answer when the caller already has it (a direct probe), which saves a call.
-    On success the conversation is `stored` (lease kept); EMPTY/UNPARSEABLE leave nothing behind and
-    return the reason for the audio fallback.
+    `skip_stored_parts` leaves segments we already hold alone (a retry after a part failed mid-leg).
+    The caller holds the lease, decides the conversation's state from the results and releases it.
     """
-    genesys_id = conversation.genesys_id
     if urls is None:
-        urls = client.get_transcript_urls(genesys_id, communication_id)
+        urls = client.get_transcript_urls(conversation.genesys_id, communication_id)
     urls = [u for u in urls or [] if u.get("url")]
     if not urls:
-        return IngestResult(Outcome.NOT_YET)
-    if conversation.state != State.STORED and not set_state(conversation, token=token, state=State.DOWNLOADING):
-        return IngestResult(Outcome.LEASE_LOST)
-    downloaded = download_transcript(
-        client=client, conversation=conversation, communication_id=communication_id, urls=urls
+        return [PartResult(Outcome.NOT_YET, communication_id)]
+    if conversation.state != State.DOWNLOADING and not start_download(conversation, token=token, now=now_of(clock)):
+        return [PartResult(Outcome.LEASE_LOST, communication_id)]
+    held = set()
+    if skip_stored_parts:
+        held = set(
+            Transcript.objects.filter(conversation=conversation, communication_id=communication_id).values_list(
+                "recording_id", flat=True
+            )
+        )
+    results = []
+    for item in urls:
+        recording_id = (item.get("recordingId") or "")[:64]
+        if recording_id in held:
+            results.append(PartResult(Outcome.UNCHANGED, communication_id, recording_id))
+            continue
+        result = ingest_part(
+            client=client,
+            clock=clock,
+            conversation=conversation,
+            token=token,
+            communication_id=communication_id,
+            recording_id=recording_id,
+            url=item["url"],
+            single=len(urls) == 1,
+            available_at=available_at,
+        )
+        results.append(result)
+        if result.outcome is Outcome.LEASE_LOST:
+            break
+    return results
+
+
+def ingest_part(
+    *,
+    client,
+    clock: Clock,
+    conversation: Conversation,
+    token: str,
+    communication_id: str,
+    recording_id: str,
+    url: str,
+    single: bool,
+    available_at: datetime | None,
+) -> PartResult:
+    genesys_id = conversation.genesys_id
+    done = {"communication_id": communication_id, "recording_id": recording_id}
+    downloaded = download_part(
+        client=client,
+        conversation=conversation,
+        communication_id=communication_id,
+        recording_id=recording_id,
+        url=url,
+        single=single,
     )
     available_at = genesys_available_at(
         seen_at=available_at or now_of(clock), last_modified=downloaded.last_modified, ended_at=conversation.ended_at
     )
-    existing = Transcript.objects.filter(conversation=conversation, communication_id=communication_id).first()
+    existing = Transcript.objects.filter(
+        conversation=conversation, communication_id=communication_id, recording_id=recording_id
+    ).first()
     if existing is not None and existing.sha256 == downloaded.sha256:
         logger.info("transcript unchanged conversation=%s communication=%s", genesys_id, communication_id)
-        if not mark_stored(conversation, token=token, available_at=existing.first_available_at or available_at):
-            return IngestResult(Outcome.LEASE_LOST)
-        return IngestResult(Outcome.UNCHANGED)
+        return PartResult(Outcome.UNCHANGED, **done)
     try:
-        document = parse_transcript(blobs.absolute_path(downloaded.raw_path))
+        document = parse_transcript(
+            blobs.absolute_path(downloaded.raw_path), content_encoding=downloaded.content_encoding or None
+        )
         store_transcript(
             clock=clock,
             conversation=conversation,
@@ -129,30 +192,48 @@ def ingest_conversation(
         )
     except TranscriptFormatError as exc:
         logger.warning("transcript unparseable conversation=%s communication=%s", genesys_id, communication_id)
-        return IngestResult(Outcome.UNPARSEABLE, f"transcript unparseable: {exc.message}"[:200])
+        return PartResult(Outcome.UNPARSEABLE, reason=f"transcript unparseable: {exc.message}"[:200], **done)
     except _Abort as abort:
         if abort.outcome is Outcome.EMPTY:
             logger.info("transcript empty conversation=%s communication=%s", genesys_id, communication_id)
-            return IngestResult(Outcome.EMPTY, "transcript empty")
-        return IngestResult(abort.outcome)
+            return PartResult(Outcome.EMPTY, reason="transcript empty", **done)
+        return PartResult(abort.outcome, **done)
     logger.info(
         "transcript stored conversation=%s communication=%s bytes=%d", genesys_id, communication_id, downloaded.size
     )
-    return IngestResult(Outcome.STORED)
+    return PartResult(Outcome.STORED, **done)
 
 
-def download_transcript(*, client, conversation: Conversation, communication_id: str, urls: list[dict]) -> Downloaded:
+def url_refresher(*, client, conversation: Conversation, communication_id: str, recording_id: str, single: bool):
+    """A fresh pre-signed URL for this segment when the one in hand expired (they live 10 minutes)."""
     genesys_id = conversation.genesys_id
 
     def fresh_url() -> str:
-        # A pre-signed URL lives 10 minutes; a resumed download after expiry needs a new one (1 API call).
-        url = client.get_transcript_url(genesys_id, communication_id)
+        if single:
+            url = client.get_transcript_url(genesys_id, communication_id)
+        else:
+            # The singular endpoint names one URL per communication; a segment needs its own from the list.
+            urls = client.get_transcript_urls(genesys_id, communication_id) or []
+            url = next((u.get("url") for u in urls if (u.get("recordingId") or "") == recording_id), None)
         if not url:
-            raise TranscriptFormatError("transcripturl disappeared while downloading")
+            raise TranscriptFormatError("transcript URL disappeared while downloading")
         return url
 
+    return fresh_url
+
+
+def download_part(
+    *, client, conversation: Conversation, communication_id: str, recording_id: str, url: str, single: bool
+) -> Downloaded:
+    refresh = url_refresher(
+        client=client,
+        conversation=conversation,
+        communication_id=communication_id,
+        recording_id=recording_id,
+        single=single,
+    )
     with blobs.staging_file("transcripts") as (stream, path):
-        result = client.download(urls[0]["url"], stream, refresh_url=fresh_url)
+        result = client.download(url, stream, refresh_url=refresh)
         stream.flush()
         raw_path = blobs.promote(path, kind="transcripts", sha256=result.sha256)
     return Downloaded(
@@ -161,7 +242,8 @@ def download_transcript(*, client, conversation: Conversation, communication_id:
         size=result.size,
         etag=result.etag or "",
         seconds=result.seconds,
-        recording_ids=[u["recordingId"] for u in urls if u.get("recordingId")],
+        recording_id=recording_id,
+        content_encoding=(result.content_encoding or "")[:16],
         last_modified=result.last_modified,
     )
 
@@ -181,20 +263,6 @@ def genesys_available_at(*, seen_at: datetime, last_modified: datetime | None, e
             return seen_at
         last_modified = max(last_modified, ended_at)
     return min(seen_at, last_modified)
-
-
-def mark_stored(conversation: Conversation, *, token: str, available_at: datetime | None) -> bool:
-    """Final state, lease kept: the caller may still store another communication before releasing."""
-    return update_leased(
-        conversation,
-        token=token,
-        state=State.STORED,
-        transcript_available_at=available_at,
-        next_attempt_at=None,
-        last_error="",
-        needs_manual_review=False,
-        manual_review_reason="",
-    )
 
 
 def _milliseconds_between(later: datetime | None, earlier: datetime | None) -> int | None:
@@ -231,17 +299,13 @@ def store_transcript(
             raise _Abort(Outcome.EMPTY)
         for name, value in counts.metrics.items():
             setattr(transcript, name, value)
+        transcript.part_start_ms = counts.first_start_ms
         transcript.redaction_status = counts.report.status
         transcript.mask_counts = counts.report.mask_counts
         transcript.leak_count = write_findings(transcript=transcript, findings=counts.report.findings)
         transcript.save()
-        if record_transcript_version is not None:
-            record_transcript_version(transcript, clock=clock)
-        if not mark_stored(locked, token=token, available_at=transcript.first_available_at):
-            raise _Abort(Outcome.LEASE_LOST)
-        if observe_transcript_stored is not None:
-            transaction.on_commit(lambda: observe_transcript_stored(transcript))
-    conversation.state = State.STORED
+        record_transcript_version(transcript, clock=clock)
+        transaction.on_commit(lambda: observe_transcript_stored(transcript))
     return transcript
 
 
@@ -254,7 +318,7 @@ def _transcript_row(
     available_at: datetime,
     stored_at: datetime,
 ) -> Transcript:
-    """The Transcript row for this communication, new or (for a changed document) emptied and reused."""
+    """The Transcript row for this segment, new or (for a changed document) emptied and reused."""
     meta = document.transcripts[0] if document.transcripts else None
     fields = {
         "transcript_id": (meta.transcript_id if meta else "") or "",
@@ -262,10 +326,10 @@ def _transcript_row(
         "engine_id": (meta.engine_id if meta else "") or "",
         "program_id": (meta.program_id if meta else "") or "",
         "media_type": document.media_type or "",
-        "recording_ids": downloaded.recording_ids,
         "sha256": downloaded.sha256,
         "size_bytes": downloaded.size,
         "etag": downloaded.etag[:200],
+        "content_encoding": downloaded.content_encoding,
         "raw_path": downloaded.raw_path,
         "stored_at": stored_at,
         "download_seconds": downloaded.seconds,
@@ -273,11 +337,11 @@ def _transcript_row(
     }
     existing = (
         Transcript.objects.select_for_update()
-        .filter(conversation=conversation, communication_id=communication_id)
+        .filter(conversation=conversation, communication_id=communication_id, recording_id=downloaded.recording_id)
         .first()
     )
     if existing is not None and existing.first_available_at is not None:
-        # A new version keeps the moment the communication's transcript first became available.
+        # A new version keeps the moment the segment's transcript first became available.
         available_at = min(existing.first_available_at, available_at)
     fields.update(
         first_available_at=available_at,
@@ -294,9 +358,14 @@ def _transcript_row(
         return existing
     try:
         with transaction.atomic():
-            return Transcript.objects.create(conversation=conversation, communication_id=communication_id, **fields)
+            return Transcript.objects.create(
+                conversation=conversation,
+                communication_id=communication_id,
+                recording_id=downloaded.recording_id,
+                **fields,
+            )
     except IntegrityError:
-        # Another worker stored this communication despite the lease (e.g. ours expired): theirs wins.
+        # Another worker stored this segment despite the lease (e.g. ours expired): theirs wins.
         raise _Abort(Outcome.LEASE_LOST) from None
 
 
@@ -305,17 +374,24 @@ class _Written:
     utterances: int
     metrics: dict
     report: object
+    first_start_ms: int | None = None
 
 
 class _SpeakerRoles:
-    """Map an internal phrase to agent/ivr/... by which participant was on the call at that moment."""
+    """Which participant an internal phrase belongs to: the internal participant on the call at that moment.
+
+    Only `participantPurpose` (internal/external) says who spoke; the document's participants say which
+    internal party was connected when. Join order means nothing (an outbound call starts with the agent),
+    and the external party is never a candidate for an internal phrase. When an agent's window overlaps a
+    system participant's (IVR, ACD), the agent spoke.
+    """
 
     def __init__(self, participants: list[dict], conversation_start_ms: int) -> None:
         windows = []
         for participant in participants:
             purpose = participant.get("participantPurpose") or participant.get("purpose")
             start = participant.get("startTimeMs")
-            if not purpose or purpose == CUSTOMER_PURPOSE or not isinstance(start, int | float):
+            if not purpose or purpose in EXTERNAL_PURPOSES or not isinstance(start, int | float):
                 continue
             end = participant.get("endTimeMs")
             windows.append((int(start), int(end) if isinstance(end, int | float) else None, purpose))
@@ -327,11 +403,18 @@ class _SpeakerRoles:
         if speaker == "external":
             return CUSTOMER_PURPOSE
         if absolute_start_ms is not None:
-            # The latest participant to join who is still on the call: an agent after the IVR hands over.
-            for start, end, purpose in reversed(self._windows):
-                if start <= absolute_start_ms and (end is None or absolute_start_ms < end):
-                    return purpose
-        return next(iter(self._purposes)) if len(self._purposes) == 1 else ""
+            on_call = [
+                purpose
+                for start, end, purpose in self._windows
+                if start <= absolute_start_ms and (end is None or absolute_start_ms < end)
+            ]
+            if on_call:
+                best = min(on_call, key=lambda purpose: SPEAKING_RANK.get(purpose, len(SPEAKING_RANK)))
+                return "agent" if best in AGENT_PURPOSES else best
+        if len(self._purposes) == 1:
+            only = next(iter(self._purposes))
+            return "agent" if only in AGENT_PURPOSES else only
+        return ""
 
 
 class _Topics:
@@ -404,6 +487,7 @@ def write_utterances(*, transcript: Transcript, document: TranscriptDocument) ->
     metrics = MetricsAccumulator(low_confidence_threshold=settings.LOW_CONFIDENCE_THRESHOLD)
     batch: list[Utterance] = []
     count = 0
+    first_start_ms: int | None = None
     for index, phrase in enumerate(document.phrases()):
         utterance = utterance_from(
             phrase,
@@ -432,12 +516,13 @@ def write_utterances(*, transcript: Transcript, document: TranscriptDocument) ->
         )
         batch.append(utterance)
         count += 1
+        first_start_ms = utterance.start_ms if first_start_ms is None else min(first_start_ms, utterance.start_ms)
         if len(batch) >= UTTERANCE_BATCH:
             Utterance.objects.bulk_create(batch)
             batch = []
     if batch:
         Utterance.objects.bulk_create(batch)
-    return _Written(utterances=count, metrics=metrics.result(), report=scanner.finish())
+    return _Written(utterances=count, metrics=metrics.result(), report=scanner.finish(), first_start_ms=first_start_ms)
 
 
 def write_findings(*, transcript: Transcript, findings: list) -> int:

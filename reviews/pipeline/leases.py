@@ -14,7 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from reviews.models import Conversation
-from reviews.pipeline.rows import ACTIVE_STATES
+
+ACTIVE_STATES = Conversation.ACTIVE_STATES
 
 
 def new_token() -> str:
@@ -29,10 +30,13 @@ def due_filter(now: datetime) -> Q:
     return Q(state__in=ACTIVE_STATES, next_attempt_at__lte=now) & lease_free(now)
 
 
-def claim(*, now: datetime, limit: int, extra: Q | None = None) -> tuple[str, list[Conversation]]:
-    """Lease up to `limit` due conversations (oldest due first); returns the token and the claimed rows."""
+def claim(*, now: datetime, limit: int, extra: Q | None = None, due: bool = True) -> tuple[str, list[Conversation]]:
+    """Lease up to `limit` due conversations (oldest due first); returns the token and the claimed rows.
+
+    `due=False` claims active rows matching `extra` whatever their next attempt time (a batch job's members
+    when its results arrive)."""
     token = new_token()
-    condition = due_filter(now) & (extra or Q())
+    condition = (due_filter(now) if due else Q(state__in=ACTIVE_STATES) & lease_free(now)) & (extra or Q())
     candidate_ids = list(
         Conversation.objects.filter(condition).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]
     )
@@ -62,4 +66,12 @@ def release_all(conversations: list[Conversation], *, token: str) -> None:
     """Give back leases we hold without other changes (e.g. when a round is aborted)."""
     Conversation.objects.filter(pk__in=[c.pk for c in conversations], lease_token=token).update(
         lease_token="", lease_expires_at=None
+    )
+
+
+def defer_all(conversations: list[Conversation], *, token: str, until: datetime) -> None:
+    """Give back leases we still hold and make those rows due at `until` (the rate limit's reset): a round cut
+    short by a 429 counts against no conversation."""
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations], lease_token=token).update(
+        lease_token="", lease_expires_at=None, next_attempt_at=until
     )

@@ -121,6 +121,9 @@ def store_names(model, entities: list[dict], *, wanted: set[str]) -> int:
         division_pk = _division_pk(entity.get("division"))
         if model is Queue and division_pk is not None:
             Queue.objects.filter(genesys_id=genesys_id, division__isnull=True).update(division_id=division_pk)
+        if model is Queue and isinstance(entity.get("enableTranscription"), bool):
+            # Whether the queue transcribes at all (genesys-api.md §12): a queue that does not need not wait 48 h.
+            Queue.objects.filter(genesys_id=genesys_id).update(transcription_enabled=entity["enableTranscription"])
         if name:
             named += model.objects.filter(genesys_id=genesys_id, name="").update(name=name)
     return named

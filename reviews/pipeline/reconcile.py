@@ -1,6 +1,7 @@
 """Reconciliation: compare what Genesys lists for a past window with what we hold, and re-queue the gaps.
 
-detected  = conversations Genesys lists that we miss, plus our rows in that window stuck in `failed`
+detected  = conversations Genesys lists that we miss, plus our rows in that window that ended `failed`,
+            `restricted`, `archived` or `audio_unavailable` (a role or a recording may have changed since)
 recovered = how many of those were re-queued (created, or reset to awaiting_transcript)
 failed    = how many could not be re-queued (their error is logged; the run's error field says why)
 """
@@ -17,12 +18,14 @@ from reviews.models import Conversation, ReconciliationRun
 from reviews.pipeline.discovery import Lookups, upsert_conversation
 from reviews.pipeline.names import NameResolver
 from reviews.pipeline.requeue import retry_conversation
-from reviews.pipeline.rows import now_of, safe_error
+from reviews.pipeline.schedule import now_of
+from reviews.pipeline.transitions import REQUEUE_SOURCES, safe_error
 
 logger = logging.getLogger(__name__)
 
 # The newest hour is still being discovered and polled normally; reconciling it would only add noise.
 SETTLING_TIME = timedelta(hours=1)
+RECHECK_OUTCOMES_AFTER = timedelta(hours=24)
 
 
 def reconcile(*, client, clock: Clock, since: datetime, until: datetime) -> ReconciliationRun:
@@ -50,8 +53,10 @@ def reconcile(*, client, clock: Clock, since: datetime, until: datetime) -> Reco
                 errors.append(f"{genesys_id}: {type(exc).__name__}")
                 logger.exception("reconcile could not create conversation=%s", genesys_id)
         names.flush()  # queues/agents first met by a recovered conversation
-        stuck = Conversation.objects.filter(
-            state=Conversation.State.FAILED, started_at__gte=since, started_at__lt=until
+        window = Conversation.objects.filter(started_at__gte=since, started_at__lt=until)
+        # Failed rows are retried at once; the other outcomes once a day, in case a role or recording changed.
+        stuck = window.filter(state=Conversation.State.FAILED) | window.filter(
+            state__in=REQUEUE_SOURCES, state_changed_at__lt=now - RECHECK_OUTCOMES_AFTER
         )
         for conversation in stuck:
             detected += 1

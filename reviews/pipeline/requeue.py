@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews.models import Conversation
-from reviews.pipeline.rows import now_of
+from reviews.pipeline.schedule import now_of
+from reviews.pipeline.transitions import REQUEUE_SOURCES, make_due, requeue
 
 logger = logging.getLogger(__name__)
 State = Conversation.State
@@ -19,26 +19,13 @@ MAX_ID_LENGTH = Conversation._meta.get_field("genesys_id").max_length
 
 
 def retry_conversation(conversation: Conversation, *, clock: Clock = SYSTEM_CLOCK) -> bool:
-    """Reset a failed conversation to awaiting_transcript, attempts 0, due now. False if it was not failed."""
-    now = now_of(clock)
-    updated = (
-        Conversation.objects.filter(pk=conversation.pk, state=State.FAILED)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-        .update(
-            state=State.AWAITING_TRANSCRIPT,
-            attempts=0,
-            next_attempt_at=now,
-            last_error="",
-            needs_manual_review=False,
-            manual_review_reason="",
-            lease_token="",
-            lease_expires_at=None,
-        )
-    )
+    """Start a failed, restricted, archived or audio-less conversation over: awaiting_transcript, due now.
+    False when it is in none of those states (or a worker holds it)."""
+    updated = requeue(conversation, now=now_of(clock))
     if updated:
         conversation.refresh_from_db()
         logger.info("conversation re-queued conversation=%s", conversation.genesys_id)
-    return updated == 1
+    return updated
 
 
 def queue_now(genesys_id: str, *, clock: Clock = SYSTEM_CLOCK) -> Conversation:
@@ -49,16 +36,22 @@ def queue_now(genesys_id: str, *, clock: Clock = SYSTEM_CLOCK) -> Conversation:
         with transaction.atomic():
             conversation, created = Conversation.objects.get_or_create(
                 genesys_id=genesys_id,
-                defaults={"state": State.DISCOVERED, "started_at": now, "discovered_at": now, "next_attempt_at": now},
+                defaults={
+                    "state": State.DISCOVERED,
+                    "started_at": now,
+                    "discovered_at": now,
+                    "state_changed_at": now,
+                    "next_attempt_at": now,
+                },
             )
     except IntegrityError:
         conversation, created = Conversation.objects.get(genesys_id=genesys_id), False
     if created:
         return conversation
-    if conversation.state == State.FAILED:
+    if conversation.state in REQUEUE_SOURCES:
         retry_conversation(conversation, clock=clock)
     elif not conversation.is_final:
-        Conversation.objects.filter(pk=conversation.pk, state=conversation.state).update(next_attempt_at=now)
+        make_due(conversation, now=now)
     conversation.refresh_from_db()
     return conversation
 

@@ -9,6 +9,8 @@ from django.db.models import Count, Sum
 
 from reviews.models import AudioRecording, Conversation, Transcript
 
+State = Conversation.State
+
 
 @dataclass(frozen=True)
 class StatsSnapshot:
@@ -62,7 +64,6 @@ class BackfillSummary:
         return [
             f"Window            {self.since} .. {self.until}",
             f"Conversations     {self.conversations} ({states})",
-            f"Finished          {'yes' if self.finished else 'no (max wait reached)'}",
             f"Transcripts       {self.transcripts_stored} stored ({self.transcripts_new} new)",
             f"Audio fallbacks   {self.audio_fallbacks} ({self.audio_recordings} recordings)",
             f"Leaks found       {self.leaks_found}",
@@ -71,7 +72,36 @@ class BackfillSummary:
             f"Retries           {self.retries}",
             f"Bytes downloaded  {self.bytes_downloaded}",
             f"Elapsed           {self.elapsed_seconds:.1f}s",
+            *self.next_steps(),
         ]
+
+    def next_steps(self) -> list[str]:
+        """What happens next, in words: who is still waiting for what, and what a person must do."""
+        states = self.states
+        done = [f"{states.get(State.STORED, 0)} stored"]
+        if states.get(State.AUDIO_FALLBACK):
+            done.append(f"{states[State.AUDIO_FALLBACK]} kept as audio only")
+        steps = []
+        waiting = states.get(State.AWAITING_TRANSCRIPT, 0) + states.get(State.DISCOVERED, 0)
+        waiting += states.get(State.DOWNLOADING, 0)
+        if waiting:
+            steps.append(f"{waiting} still awaiting a transcript: the worker keeps polling them until their deadline")
+        if states.get(State.AWAITING_AUDIO):
+            steps.append(f"{states[State.AWAITING_AUDIO]} awaiting their recording: the worker fetches it")
+        if states.get(State.RESTRICTED):
+            steps.append(
+                f"{states[State.RESTRICTED]} restricted: Genesys denied access (the operations page names the "
+                "permission or division); grant it to the OAuth client's role, then retry them"
+            )
+        if states.get(State.ARCHIVED):
+            steps.append(f"{states[State.ARCHIVED]} with an archived recording the role may not restore")
+        if states.get(State.AUDIO_UNAVAILABLE):
+            steps.append(f"{states[State.AUDIO_UNAVAILABLE]} with neither transcript nor recording (see their outcome)")
+        if states.get(State.FAILED):
+            steps.append(f"{states[State.FAILED]} failed after repeated errors: see the operations page, then retry")
+        if not steps:
+            steps.append("every conversation of the window is final")
+        return [f"Result            {', '.join(done)}", *(f"Next              {step}" for step in steps)]
 
 
 def window_conversations(*, since: datetime, until: datetime):

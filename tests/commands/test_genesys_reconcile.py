@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from reviews.models import Conversation, ReconciliationRun
 from reviews.pipeline import discover
-from reviews.pipeline.rows import now_of
+from reviews.pipeline.schedule import now_of
 from tests.pipeline.support import WINDOW_END, WINDOW_START, running_world
 
 

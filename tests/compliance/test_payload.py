@@ -23,7 +23,10 @@ def test_it_builds_the_documented_payload(make_transcript, clock):
         "conversationId": transcript.conversation.genesys_id,
         "communicationId": transcript.communication_id,
         "transcriptId": transcript.transcript_id,
-        "recordingIds": transcript.recording_ids,
+        "recordingId": transcript.recording_id,
+        "recordingIds": [transcript.recording_id],
+        "mediaType": "call",
+        "partStartMs": 1200,
         "conversationStart": "2025-06-15T09:30:00.000Z",
         "conversationEnd": "2025-06-15T09:34:02.000Z",
         "durationMs": 242_000,
@@ -31,7 +34,7 @@ def test_it_builds_the_documented_payload(make_transcript, clock):
         "transcriptFirstAvailableAt": "2025-06-15T09:40:00.000Z",
         "storedAt": "2025-06-15T09:41:00.000Z",
         "syncedAt": "2025-06-15T10:30:00.000Z",  # the clock when the outbox row was written
-        "document": {"sha256": transcript.sha256, "sizeBytes": transcript.size_bytes},
+        "document": {"sha256": transcript.sha256, "sizeBytes": transcript.size_bytes, "contentEncoding": None},
         "redaction": {
             "status": "verified",
             "markersPresent": True,

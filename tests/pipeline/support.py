@@ -12,6 +12,7 @@ from genesys.client import GenesysClient
 from genesys.clock import FakeClock
 from genesys.emulator import Emulator, generate_dataset
 from genesys.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from genesys.emulator.variants import Variant, get_variant
 from genesys.ratelimit import RateLimiter
 from reviews.ratelimit_db import DatabaseBackend
 
@@ -29,6 +30,7 @@ class World:
     client: GenesysClient
     base_url: str
     rate_limited_at: list[float] = field(default_factory=list)
+    variant: Variant | None = None
 
     def conversations(self):
         return self.dataset.conversations
@@ -49,13 +51,35 @@ def make_client(*, base_url: str, clock, on_request=None, key: str = "genesys:te
 
 @contextmanager
 def running_world(
-    *, conversations: int = 200, faults: str = "none", large: int = 2, large_mb: float = 2, malformed: int = 2, seed=7
+    *,
+    conversations: int = 200,
+    faults: str = "none",
+    large: int = 2,
+    large_mb: float = 2,
+    malformed: int = 2,
+    seed=7,
+    variant: str | Variant | None = None,
+    start: datetime = WINDOW_START,
+    end: datetime = WINDOW_END,
+    now: datetime = NOW,
 ) -> Iterator[World]:
-    clock = FakeClock(NOW.timestamp())
+    """A fake-clock emulator world; `variant` (a name in genesys.emulator.variants.VARIANTS) plays one way a real
+    org differs from our assumptions."""
+    variant = get_variant(variant) if isinstance(variant, str) else variant
+    clock = FakeClock(now.timestamp())
     dataset = generate_dataset(
-        seed, conversations, WINDOW_START, WINDOW_END, large=large, large_mb=large_mb, malformed=malformed
+        seed,
+        conversations,
+        start,
+        end,
+        large=large,
+        large_mb=large_mb,
+        malformed=malformed,
+        shape=variant.shape if variant else None,
     )
-    emulator = Emulator(dataset, clock=clock, faults=faults, seed=seed)
+    emulator = Emulator(
+        dataset, clock=clock, faults=faults, seed=seed, behaviour=variant.behaviour if variant else None
+    )
     with emulator.serve() as base_url:
         rate_limited_at: list[float] = []
 
@@ -64,5 +88,5 @@ def running_world(
                 rate_limited_at.append(clock.time())
 
         client = make_client(base_url=base_url, clock=clock, on_request=on_request)
-        yield World(clock, dataset, emulator, client, base_url, rate_limited_at)
+        yield World(clock, dataset, emulator, client, base_url, rate_limited_at, variant)
     emulator.close()

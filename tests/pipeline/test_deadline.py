@@ -6,7 +6,7 @@ import pytest
 
 from reviews.models import Conversation
 from reviews.pipeline.discovery import upsert_conversation
-from reviews.pipeline.rows import transcript_deadline
+from reviews.pipeline.schedule import transcript_deadline
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 

@@ -48,10 +48,12 @@ def test_it_backfills_200_conversations_to_their_ground_truth():
             f"\nAPI calls {summary.api_calls} (emulator {emulator_calls}) for {stored} transcripts: "
             f"{summary.api_calls_per_transcript} per transcript, 429s {summary.rate_limited}"
         )
-        assert summary.api_calls_per_transcript <= 1.2
-        assert emulator_calls / stored <= 1.2
+        # 1.0 is the floor (one transcripturls each); the rest is searches, discovery, names, batch audio and one
+        # direct probe per never-ready call at the 1 h checkpoint (no transcript depends on the search alone).
+        assert summary.api_calls_per_transcript <= 1.3
+        assert emulator_calls / stored <= 1.3
         assert_one_429_per_window(world.rate_limited_at)
-        assert_matches_ground_truth(world.dataset)
+        assert_matches_ground_truth(world.dataset, world.emulator)
         assert_names_resolved(world.dataset)
         assert world.emulator.stats.by_endpoint["routing.queues"] == world.emulator.stats.by_endpoint["users.list"] == 1
         assert summary.leaks_found >= sum(len(c.transcript.leaks) for c in world.conversations() if c.transcript)

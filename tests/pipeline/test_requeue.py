@@ -4,7 +4,7 @@ import pytest
 
 from reviews.models import Conversation
 from reviews.pipeline import advance_conversation, discover, enqueue_conversation, retry_conversation
-from reviews.pipeline.rows import now_of
+from reviews.pipeline.schedule import now_of
 from tests.pipeline.support import WINDOW_END, WINDOW_START
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reviews.models import Conversation
-from reviews.pipeline.rows import audio_slot, availability_level, next_availability_probe
+from reviews.pipeline.schedule import audio_slot, availability_level, next_availability_probe
 
 NOW = datetime(2026, 5, 4, 12, 0, 7, tzinfo=UTC)
 

@@ -1,0 +1,124 @@
+"""Where worker processes share the Genesys access token (genesys.auth.TokenCache): Redis when REDIS_URL is
+set, else the database. A worker running for a day then asks the login service for one token, not one per
+task or process; a token Genesys rejects (401) is discarded for everyone at once.
+
+The token is a 24-hour bearer credential: it is stored like the rate-limit state, readable to whoever can
+read the database or Redis (the same people who can read GENESYS_CLIENT_SECRET from the environment).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from reviews.models import OAuthToken
+
+# One process fetches a token at a time; a lock older than this belongs to a process that died mid-request.
+LOCK_SECONDS = 30.0
+# Others wait this long for the fetching process, then fetch themselves (two tokens beat none).
+LOCK_WAIT_SECONDS = 35.0
+LOCK_POLL_SECONDS = 0.05
+
+
+class DatabaseTokenCache:
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.time) -> None:
+        self._sleep = sleep
+        self._now = now
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        row = OAuthToken.objects.filter(key=key).values_list("token", "refresh_at").first()
+        if not row or not row[0]:
+            return None
+        return row[0], float(row[1])
+
+    def set(self, key: str, token: str, refresh_at: float) -> None:
+        self._row(key)
+        OAuthToken.objects.filter(key=key).update(token=token, refresh_at=refresh_at)
+
+    def discard(self, key: str, token: str) -> None:
+        OAuthToken.objects.filter(key=key, token=token).update(token="", refresh_at=0)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        self._row(key)
+        deadline = self._now() + LOCK_WAIT_SECONDS
+        held = False
+        while True:
+            now = self._now()
+            held = bool(
+                OAuthToken.objects.filter(key=key, locked_until__lt=now).update(locked_until=now + LOCK_SECONDS)
+            )
+            if held or now >= deadline or self.get(key) is not None:
+                break
+            self._sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            if held:
+                OAuthToken.objects.filter(key=key).update(locked_until=0)
+
+    @staticmethod
+    def _row(key: str) -> None:
+        try:
+            with transaction.atomic():
+                OAuthToken.objects.get_or_create(key=key)
+        except IntegrityError:  # created concurrently
+            pass
+
+
+class RedisTokenCache:
+    def __init__(self, redis_client, *, prefix: str = "transcript-vault:", sleep=time.sleep, now=time.time) -> None:
+        self._redis = redis_client
+        self._prefix = prefix
+        self._sleep = sleep
+        self._now = now
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}{key}"
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        token, refresh_at = self._redis.hmget(self._key(key), "token", "refresh_at")
+        if not token or refresh_at is None:
+            return None
+        return token.decode() if isinstance(token, bytes) else token, float(refresh_at)
+
+    def set(self, key: str, token: str, refresh_at: float) -> None:
+        ttl = max(int(refresh_at - self._now()), 1)
+        pipe = self._redis.pipeline()
+        pipe.hset(self._key(key), mapping={"token": token, "refresh_at": repr(refresh_at)})
+        pipe.expire(self._key(key), ttl)
+        pipe.execute()
+
+    def discard(self, key: str, token: str) -> None:
+        current = self._redis.hget(self._key(key), "token")
+        if current is not None and (current.decode() if isinstance(current, bytes) else current) == token:
+            self._redis.delete(self._key(key))
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        lock_key, mine = self._key(key) + ":lock", secrets.token_hex(8)
+        deadline = self._now() + LOCK_WAIT_SECONDS
+        held = False
+        while True:
+            held = bool(self._redis.set(lock_key, mine, nx=True, px=int(LOCK_SECONDS * 1000)))
+            if held or self._now() >= deadline or self.get(key) is not None:
+                break
+            self._sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            if held and self._redis.get(lock_key) in (mine, mine.encode()):
+                self._redis.delete(lock_key)
+
+
+def token_cache_from_settings():
+    if settings.REDIS_URL:
+        import redis
+
+        return RedisTokenCache(redis.Redis.from_url(settings.REDIS_URL))
+    return DatabaseTokenCache()

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from genesys.auth import TokenProvider
+from genesys.clock import FakeClock
+from reviews.models import OAuthToken
+from reviews.token_cache import LOCK_SECONDS, DatabaseTokenCache, RedisTokenCache
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def provider(responses_mock, cache, clock) -> TokenProvider:
+    return TokenProvider(
+        login_url="https://login.cache.test", client_id="id", client_secret="secret", cache=cache, clock=clock
+    )
+
+
+def token_endpoint(mocked, *tokens: str) -> None:
+    for token in tokens:
+        mocked.post("https://login.cache.test/oauth/token", json={"access_token": token, "expires_in": 86400})
+
+
+@pytest.fixture
+def mocked():
+    import responses
+
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def redis_or_skip():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis server at {REDIS_URL}")
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_shares_one_token_between_worker_processes_through_the_database(mocked):
+    clock = FakeClock(1_800_000_000.0)
+    token_endpoint(mocked, "token-1")
+    first, second = (provider(mocked, DatabaseTokenCache(), clock) for _ in range(2))  # two "processes"
+
+    assert first.token() == "token-1"
+    assert second.token() == "token-1"
+
+    assert len(mocked.calls) == 1
+    assert OAuthToken.objects.get().token == "token-1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_discards_a_rejected_token_for_every_process(mocked):
+    clock = FakeClock(1_800_000_000.0)
+    token_endpoint(mocked, "token-1", "token-2")
+    first, second = (provider(mocked, DatabaseTokenCache(), clock) for _ in range(2))
+    first.token()
+
+    first.invalidate("token-1")  # Genesys answered 401
+
+    assert second.token() == "token-2"
+    assert len(mocked.calls) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_never_discards_a_token_someone_already_replaced():
+    cache = DatabaseTokenCache()
+    cache.set("k", "new-token", 1e12)
+
+    cache.discard("k", "old-token")
+
+    assert cache.get("k") == ("new-token", 1e12)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_one_process_fetch_while_the_others_wait_for_its_token():
+    waits: list[float] = []
+    holder, waiter = DatabaseTokenCache(), DatabaseTokenCache(sleep=waits.append)
+    with holder.lock("k"):
+        holder.set("k", "fetched-by-holder", 1e12)
+        with waiter.lock("k"):  # returns as soon as the holder's token is there, without taking the lock
+            pass
+    assert waits == []
+    assert waiter.get("k") == ("fetched-by-holder", 1e12)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_takes_over_a_lock_left_by_a_process_that_died():
+    now = [1_800_000_000.0]
+    dead = DatabaseTokenCache(now=lambda: now[0])
+    dead.lock("k").__enter__()  # never released: the process was killed mid-request
+    now[0] += LOCK_SECONDS + 1
+    survivor = DatabaseTokenCache(now=lambda: now[0], sleep=lambda s: pytest.fail("must not wait"))
+
+    with survivor.lock("k"):
+        assert OAuthToken.objects.get(key="k").locked_until == now[0] + LOCK_SECONDS
+
+
+@pytest.mark.redis
+def test_it_shares_one_token_between_processes_through_redis(mocked):
+    client = redis_or_skip()
+    prefix = f"tv-test-{threading.get_ident()}:"
+    clock = FakeClock(1_800_000_000.0)
+    token_endpoint(mocked, "token-r")
+    try:
+        first, second = (
+            provider(mocked, RedisTokenCache(client, prefix=prefix, now=clock.time), clock) for _ in range(2)
+        )
+        assert first.token() == second.token() == "token-r"
+        assert len(mocked.calls) == 1
+
+        first.invalidate("token-r")
+        assert RedisTokenCache(client, prefix=prefix).get(first.cache_key) is None
+    finally:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
