@@ -1,3 +1,6 @@
+"""Django admin. OAuthToken (the shared Genesys access token) is deliberately not registered: the admin must
+never be able to show it."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -9,8 +12,10 @@ from reviews.models import (
     ApiToken,
     AudioRecording,
     AuditEvent,
+    BatchJob,
     Conversation,
     Division,
+    GenesysFinding,
     OutboxMessage,
     Queue,
     ReconciliationRun,
@@ -99,7 +104,18 @@ class OutboxMessageAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 class TranscriptInline(admin.TabularInline):
     model = Transcript
-    fields = ("communication_id", "redaction_status", "leak_count", "word_count", "confidence_mean", "stored_at")
+    fields = (
+        "part_start_ms",
+        "communication_id",
+        "recording_id",
+        "media_type",
+        "content_encoding",
+        "redaction_status",
+        "leak_count",
+        "word_count",
+        "confidence_mean",
+        "stored_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -111,11 +127,22 @@ class TranscriptInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("genesys_id", "started_at", "queue", "agent", "state", "review_status", "needs_manual_review")
+    list_display = (
+        "genesys_id",
+        "started_at",
+        "queue",
+        "agent",
+        "state",
+        "outcome",
+        "error_count",
+        "review_status",
+        "needs_manual_review",
+    )
     list_filter = (
         "state",
         "review_status",
         "needs_manual_review",
+        "audio_route",
         "transcripts__redaction_status",
         "queue",
         "division",
@@ -124,11 +151,15 @@ class ConversationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_select_related = ("queue", "agent")
     inlines = [TranscriptInline]
-    # Read-mostly: pipeline facts are not editable; only the manual-review flags are.
+    # Read-mostly: pipeline facts (the touched divisions included) are not editable; only the manual-review
+    # flags are.
     readonly_fields = [
-        field.name
-        for field in Conversation._meta.fields
-        if field.name not in ("needs_manual_review", "manual_review_reason")
+        *(
+            field.name
+            for field in Conversation._meta.fields
+            if field.name not in ("needs_manual_review", "manual_review_reason")
+        ),
+        "divisions",
     ]
 
     def has_add_permission(self, request):
@@ -137,9 +168,20 @@ class ConversationAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Transcript)
 class TranscriptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("conversation", "communication_id", "redaction_status", "leak_count", "word_count", "stored_at")
-    list_filter = ("redaction_status", "language")
-    search_fields = ("conversation__genesys_id", "communication_id", "transcript_id")
+    list_display = (
+        "conversation",
+        "part_start_ms",
+        "communication_id",
+        "recording_id",
+        "media_type",
+        "content_encoding",
+        "redaction_status",
+        "leak_count",
+        "word_count",
+        "stored_at",
+    )
+    list_filter = ("redaction_status", "language", "media_type", "content_encoding")
+    search_fields = ("conversation__genesys_id", "communication_id", "recording_id", "transcript_id")
     list_select_related = ("conversation",)
 
 
@@ -152,8 +194,8 @@ class RedactionFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(AudioRecording)
 class AudioRecordingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("conversation", "recording_id", "content_type", "size_bytes", "source", "stored_at")
-    list_filter = ("source", "content_type")
+    list_display = ("conversation", "recording_id", "media", "content_type", "size_bytes", "source", "stored_at")
+    list_filter = ("source", "media", "content_type")
     search_fields = ("conversation__genesys_id", "recording_id")
 
 
@@ -205,6 +247,21 @@ class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
 @admin.register(SyncCursor)
 class SyncCursorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "watermark", "last_run_at")
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("job_id", "state", "submitted_at", "polls", "next_poll_at", "finished_at", "last_error")
+    list_filter = ("state",)
+    search_fields = ("job_id",)
+    date_hierarchy = "submitted_at"
+
+
+@admin.register(GenesysFinding)
+class GenesysFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "source", "learned_at")
+    list_filter = ("source",)
+    search_fields = ("key",)
 
 
 @admin.register(ReconciliationRun)

@@ -3,8 +3,15 @@
 Percentiles are nearest-rank: the p-th percentile of n values is the value at rank ceil(p * n).
 They use ROW_NUMBER() and COUNT(*) window functions over a filtered sample query built with the
 ORM, so no row is ever pulled into Python. Days are UTC days of the conversation start.
-Deliver latency is OutboxMessage.delivered_at - Transcript.stored_at, one sample per delivered
-row (per sink).
+
+A conversation can have several transcripts ("parts": recording segments, consult/callback legs). What counts:
+- `count` is transcripts (parts) and `conversations` distinct conversations with at least one stored part;
+- availability latency is one sample per conversation: the largest of its parts' (call end -> its last part
+  first available), so a call split in five segments is not five samples;
+- store latency (available -> stored) is per transcript: each part is downloaded and stored on its own;
+- deliver latency is OutboxMessage.delivered_at - Transcript.stored_at, one sample per delivered row (per sink);
+- accuracy (confidence, low-confidence share, the distribution) stays per transcript: each part is its own ASR
+  output with its own engine, language and word count.
 """
 
 from __future__ import annotations
@@ -13,7 +20,20 @@ from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, BigIntegerField, Count, F, FloatField, Func, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Avg,
+    BigIntegerField,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Floor, Least, TruncDate
 
 from reviews.models import Agent, OutboxMessage, Queue, Transcript
@@ -52,11 +72,26 @@ def transcripts(*, conversations_qs=None, queue=None, agent=None, since=None, un
     ).order_by()
 
 
+def conversation_availability(group_key, **scope) -> QuerySet:
+    """One row per conversation with a stored part in scope: `group_key` (an expression over the conversation)
+    and `sample`, the largest availability latency of its parts (the call's transcript is complete then)."""
+    return (
+        transcripts(**scope).values("conversation").annotate(group_key=group_key, sample=Max("availability_latency_ms"))
+    )
+
+
 def latency_by_day(*, conversations_qs=None, queue=None, agent=None, since=None, until=None) -> list[dict]:
     scope = {"conversations_qs": conversations_qs, "queue": queue, "agent": agent, "since": since, "until": until}
     stored = transcripts(**scope).annotate(group_key=_day("conversation__started_at"))
-    counts = {_as_date(key): count for key, count in stored.values_list("group_key").annotate(count=Count("id"))}
-    availability = _grouped_percentiles(stored.annotate(sample=F("availability_latency_ms")), key=_as_date)
+    counts = {
+        _as_date(key): (count, conversations)
+        for key, count, conversations in stored.values_list("group_key").annotate(
+            count=Count("id"), conversations=Count("conversation", distinct=True)
+        )
+    }
+    availability = _grouped_percentiles(
+        conversation_availability(_day("conversation__started_at"), **scope), key=_as_date
+    )
     store = _grouped_percentiles(stored.annotate(sample=F("store_latency_ms")), key=_as_date)
     deliveries = (
         OutboxMessage.objects.filter(
@@ -71,8 +106,8 @@ def latency_by_day(*, conversations_qs=None, queue=None, agent=None, since=None,
     )
     deliver = _grouped_percentiles(deliveries, key=_as_date)
     rows = []
-    for day, count in sorted(counts.items()):
-        row = {"day": day, "count": count}
+    for day, (count, conversations) in sorted(counts.items()):
+        row = {"day": day, "count": count, "conversations": conversations}
         for prefix, table in (("availability", availability), ("store", store), ("deliver", deliver)):
             for name in PERCENTILES:
                 row[f"{prefix}_{name}_ms"] = table.get(day, {}).get(name)
@@ -98,8 +133,8 @@ def accuracy_distribution(**scope) -> list[tuple[float, float, int]]:
 
 
 def accuracy_by_day(**scope) -> list[dict]:
-    """Per day: transcripts, mean of transcript mean confidences, word-weighted low-confidence share,
-    and how many transcripts fall below LOW_CONFIDENCE_THRESHOLD."""
+    """Per day: transcripts, conversations, mean of transcript mean confidences, word-weighted low-confidence
+    share, and how many transcripts fall below LOW_CONFIDENCE_THRESHOLD."""
     rows = (
         transcripts(**scope)
         .annotate(day=_day("conversation__started_at"))
@@ -111,18 +146,19 @@ def accuracy_by_day(**scope) -> list[dict]:
 
 
 def by_queue(**scope) -> list[dict]:
-    return _summary_by("conversation__queue", Queue, "queue", scope)
+    return _summary_by("queue", Queue, "queue", scope)
 
 
 def by_agent(**scope) -> list[dict]:
-    return _summary_by("conversation__agent", Agent, "agent", scope)
+    return _summary_by("agent", Agent, "agent", scope)
 
 
 def _summary_by(field: str, model, label: str, scope: dict) -> list[dict]:
-    """Per queue or agent: counts, accuracy, leaks and latency percentiles; None groups the unassigned."""
-    grouped = transcripts(**scope).annotate(group_key=F(field))
+    """Per queue or agent (a Conversation field): counts, accuracy, leaks and latency percentiles; None groups
+    the unassigned."""
+    grouped = transcripts(**scope).annotate(group_key=F(f"conversation__{field}"))
     rows = grouped.values("group_key").annotate(**_accuracy_columns(), leak_count=Sum("leak_count")).order_by()
-    availability = _grouped_percentiles(grouped.annotate(sample=F("availability_latency_ms")))
+    availability = _grouped_percentiles(conversation_availability(F(f"conversation__{field}"), **scope))
     store = _grouped_percentiles(grouped.annotate(sample=F("store_latency_ms")))
     names = {obj.pk: obj for obj in model.objects.filter(pk__in=[row["group_key"] for row in rows])}
     result = []
@@ -166,6 +202,7 @@ def _grouped_percentiles(samples: QuerySet, *, key=lambda value: value) -> dict:
 def _accuracy_columns() -> dict:
     return {
         "count": Count("id"),
+        "conversations": Count("conversation", distinct=True),
         "mean_confidence": Avg("confidence_mean"),
         "words": Sum("word_count"),
         "low_confidence_words": Sum(F("low_confidence_share") * F("word_count"), output_field=FloatField()),

@@ -92,6 +92,43 @@ def observe_delivery_failure(message, *, verdict: str) -> None:
     compliance_deliveries.labels(sink=message.sink, outcome=verdict).inc()
 
 
+def _search_health_gauges():
+    """The transcript search's health (GenesysFinding "search.health"): the pipeline probes conversations
+    directly while it fails, so a failing search is slower discovery, not lost transcripts."""
+    from django.utils import timezone
+
+    from reviews.pipeline.org import search_health  # loaded at scrape time: the pipeline imports the client
+
+    health = search_health()
+    now = timezone.now()
+    yield GaugeMetricFamily(
+        "transcript_vault_search_healthy",
+        "1 when the last Genesys transcript search succeeded (or none ran yet), 0 while it fails",
+        value=1 if health.healthy else 0,
+    )
+    yield GaugeMetricFamily(
+        "transcript_vault_search_consecutive_failures",
+        "Genesys transcript searches failed in a row",
+        value=health.failures,
+    )
+    yield GaugeMetricFamily(
+        "transcript_vault_search_in_cooldown",
+        "1 while the search is paused after a failure and every due conversation is probed directly",
+        value=0 if health.usable(now=now) else 1,
+    )
+    # Absent until the first success/listing: a made-up age would look like a real one on a dashboard.
+    for name, moment, text in (
+        ("transcript_vault_search_last_ok_age_seconds", health.ok_at, "Seconds since the last successful search"),
+        (
+            "transcript_vault_search_last_listed_age_seconds",
+            health.listed_at,
+            "Seconds since a search last listed at least one transcript",
+        ),
+    ):
+        if moment is not None:
+            yield GaugeMetricFamily(name, text, value=max((now - moment).total_seconds(), 0.0))
+
+
 class BacklogCollector:
     """Gauges computed from the database when /metrics is scraped (never stored per process)."""
 
@@ -99,16 +136,28 @@ class BacklogCollector:
         from django.db.models import Count
 
         from reviews.compliance.outbox import outbox_summary
-        from reviews.models import Conversation
+        from reviews.models import BatchJob, Conversation
 
         conversations = GaugeMetricFamily(
             "transcript_vault_conversations", "Conversations per pipeline state", labels=["state"]
         )
+        # Every state is exported, 0 included, so an alert on e.g. restricted > 0 has a series from the start.
         by_state = dict.fromkeys(Conversation.State.values, 0)
         by_state.update(Conversation.objects.order_by().values_list("state").annotate(count=Count("id")))
         for state, count in sorted(by_state.items()):
             conversations.add_metric([state], count)
         yield conversations
+
+        batches = GaugeMetricFamily(
+            "transcript_vault_batch_jobs", "Genesys recording batch download jobs per state", labels=["state"]
+        )
+        by_batch_state = dict.fromkeys(BatchJob.State.values, 0)
+        by_batch_state.update(BatchJob.objects.order_by().values_list("state").annotate(count=Count("id")))
+        for state, count in sorted(by_batch_state.items()):
+            batches.add_metric([state], count)
+        yield batches
+
+        yield from _search_health_gauges()
 
         summary = outbox_summary()
         depth = GaugeMetricFamily(

@@ -91,6 +91,7 @@ def test_it_computes_nearest_rank_latency_percentiles_per_day(calls):
         {
             "day": date(2025, 6, 15),
             "count": 5,
+            "conversations": 5,
             # availability 1000, 2000, 3000, 4000 (one missing): ranks ceil(.5*4)=2 and ceil(.95*4)=4
             "availability_p50_ms": 2000,
             "availability_p95_ms": 4000,
@@ -104,6 +105,7 @@ def test_it_computes_nearest_rank_latency_percentiles_per_day(calls):
         {
             "day": date(2025, 6, 16),
             "count": 1,
+            "conversations": 1,
             "availability_p50_ms": 7000,
             "availability_p95_ms": 7000,
             "store_p50_ms": None,
@@ -165,6 +167,7 @@ def test_it_summarises_accuracy_per_day(calls, settings):
     assert second == {
         "day": date(2025, 6, 16),
         "count": 1,
+        "conversations": 1,
         "mean_confidence": pytest.approx(0.97),
         "low_confidence_share": 0.0,
         "low_confidence_transcripts": 0,
@@ -193,3 +196,45 @@ def test_it_returns_nothing_for_an_empty_scope():
     assert aggregates.accuracy_by_day() == []
     assert aggregates.by_queue() == []
     assert [count for _low, _high, count in aggregates.accuracy_distribution()] == [0] * 20
+
+
+def add_part(transcript, recording_id, **fields):
+    """Another document (part) of the same conversation: a later recording segment or another leg."""
+    values = {
+        "communication_id": transcript.communication_id,
+        "recording_id": recording_id,
+        "sha256": "e" * 64,
+        "size_bytes": 10,
+        "raw_path": f"transcripts/{recording_id}",
+        "redaction_status": "verified",
+        "stored_at": transcript.stored_at,
+    }
+    return Transcript.objects.create(conversation=transcript.conversation, **values | fields)
+
+
+@pytest.fixture
+def segmented():
+    """One call in five segments (holds) and one single-part call, same day and queue."""
+    queue = Queue.objects.create(genesys_id="q-hold", name="Hold")
+    long_call = add_transcript(1, started_at=DAY1, queue=queue, availability_latency_ms=10_000, store_latency_ms=100)
+    for n in range(2, 6):
+        add_part(long_call, f"seg-{n}", availability_latency_ms=10_000 + n, store_latency_ms=100 * n)
+    add_transcript(2, started_at=DAY1, queue=queue, availability_latency_ms=50_000, store_latency_ms=900)
+    return queue
+
+
+def test_it_counts_a_segmented_call_as_one_availability_sample(segmented):
+    (row,) = aggregates.latency_by_day()
+    assert (row["count"], row["conversations"]) == (6, 2)
+    # One sample per call, its last part's: 10_005 and 50_000 (per part, six samples would give p50 = 10_003).
+    assert (row["availability_p50_ms"], row["availability_p95_ms"]) == (10_005, 50_000)
+    # Store latency stays per part (each is downloaded on its own): 100..500 and 900, ranks 3 and 6.
+    assert (row["store_p50_ms"], row["store_p95_ms"]) == (300, 900)
+
+
+def test_it_summarises_a_queue_with_calls_and_parts_apart(segmented):
+    (row,) = aggregates.by_queue()
+    assert (row["queue_id"], row["count"], row["conversations"]) == ("q-hold", 6, 2)
+    assert (row["availability_p50_ms"], row["availability_p95_ms"]) == (10_005, 50_000)
+    (day,) = aggregates.accuracy_by_day()
+    assert (day["count"], day["conversations"]) == (6, 2)

@@ -92,3 +92,68 @@ def test_it_reads_backlog_gauges_from_the_database(settings):
     assert 'transcript_vault_conversations{state="failed"} 0.0' in text
     assert 'transcript_vault_outbox_messages{sink="filesystem",state="pending"} 0.0' in text
     assert "transcript_vault_outbox_dead_letters 0.0" in text
+
+
+def _scrape() -> str:
+    registry = CollectorRegistry()
+    registry.register(observability.BacklogCollector())
+    return generate_latest(registry).decode()
+
+
+@pytest.mark.django_db
+def test_it_exports_a_gauge_for_every_pipeline_state_including_the_new_ones():
+    start = datetime(2025, 6, 15, 9, tzinfo=UTC)
+    Conversation.objects.create(genesys_id="r", started_at=start, state="restricted")
+    text = _scrape()
+    assert 'transcript_vault_conversations{state="restricted"} 1.0' in text
+    for state in ("awaiting_audio", "archived", "audio_unavailable"):
+        assert f'transcript_vault_conversations{{state="{state}"}} 0.0' in text
+
+
+@pytest.mark.django_db
+def test_it_exports_search_health_from_the_genesys_finding():
+    from django.utils import timezone
+
+    from reviews.models import GenesysFinding
+
+    now = timezone.now()
+    GenesysFinding.objects.create(
+        key="search.health",
+        value={
+            "ok_at": (now - timedelta(seconds=120)).isoformat(),
+            "failed_at": now.isoformat(),
+            "failures": 3,
+            "cooldown_until": (now + timedelta(minutes=5)).isoformat(),
+            "last_error": "HTTP 500",
+        },
+    )
+    text = _scrape()
+    assert "transcript_vault_search_healthy 0.0" in text
+    assert "transcript_vault_search_consecutive_failures 3.0" in text
+    assert "transcript_vault_search_in_cooldown 1.0" in text
+    (age,) = [
+        float(line.split()[1]) for line in text.splitlines() if line.startswith("transcript_vault_search_last_ok")
+    ]
+    assert 120 <= age < 180
+    assert "transcript_vault_search_last_listed_age_seconds" not in text  # never listed: no made-up age
+
+
+@pytest.mark.django_db
+def test_it_reports_a_search_that_never_ran_as_healthy_without_an_age():
+    text = _scrape()
+    assert "transcript_vault_search_healthy 1.0" in text
+    assert "transcript_vault_search_consecutive_failures 0.0" in text
+    assert "transcript_vault_search_last_ok_age_seconds" not in text
+
+
+@pytest.mark.django_db
+def test_it_counts_batch_jobs_per_state():
+    from reviews.models import BatchJob
+
+    start = datetime(2025, 6, 15, 9, tzinfo=UTC)
+    BatchJob.objects.create(job_id="a", submitted_at=start)
+    BatchJob.objects.create(job_id="b", submitted_at=start, state="lost")
+    text = _scrape()
+    assert 'transcript_vault_batch_jobs{state="pending"} 1.0' in text
+    assert 'transcript_vault_batch_jobs{state="lost"} 1.0' in text
+    assert 'transcript_vault_batch_jobs{state="abandoned"} 0.0' in text

@@ -245,30 +245,39 @@ class _Prepared:
     def _span_candidates_sql(self, order: str) -> tuple[str, list]:
         """The match walk, pre-filtered by `rowid >> SHIFT IN (buckets of the kept conversations' utterances)`.
 
-        A conversation's utterances have (nearly) consecutive ids: a transcript is stored in one transaction. Per
-        kept conversation two index seeks give its first and last utterance id; the buckets covering [first, last]
-        form a small in-memory IN-list, so a walked match costs one lookup in it instead of two table rows. A bucket
-        may also hold other conversations' rows: the bucket test is only a superset, the full WHERE still decides.
+        A transcript's utterances have (nearly) consecutive ids: it is stored in one transaction. A conversation's
+        parts (recording segments, consult/callback legs) are stored apart, possibly hours apart, so the spans are
+        per transcript: a span per conversation would cover every id written between its parts. Per kept
+        conversation's transcript two index seeks give its first and last utterance id; the buckets covering
+        [first, last] form a small in-memory IN-list, so a walked match costs one lookup in it instead of two table
+        rows. A bucket may also hold other conversations' rows: the bucket test is only a superset, the full WHERE
+        still decides.
         The expression on rowid keeps FTS5 from taking it as a rowid constraint (one MATCH per value: far slower).
         """
         shift = SPAN_BUCKET_SHIFT
-        buckets = (
-            "WITH RECURSIVE spans(lo, hi) AS (SELECT"
-            " (SELECT x.id FROM reviews_utterance x WHERE x.conversation_id = c.id ORDER BY x.id LIMIT 1),"
-            " (SELECT x.id FROM reviews_utterance x WHERE x.conversation_id = c.id ORDER BY x.id DESC LIMIT 1)"
-            f" FROM reviews_conversation c WHERE {' AND '.join(self.conversation_where)}),"
-            f" bucket(n, last) AS (SELECT lo >> {shift}, hi >> {shift} FROM spans"
-            " UNION SELECT n + 1, last FROM bucket WHERE n < last)"
-            " SELECT n FROM bucket"
-        )
         sql = (
             f"SELECT u.id AS id, u.conversation_id AS conversation_id, c.started_at AS started_at, "
             f"{self.score_sql} AS score "
             f"FROM {self.engine.source_sql} JOIN reviews_conversation c ON c.id = u.conversation_id "
             f"{self._transcript_join()} WHERE {self.where_sql} "
-            f"AND ({self.engine.rowid_sql} >> {shift}) IN ({buckets}) {order} LIMIT %s"
+            f"AND ({self.engine.rowid_sql} >> {shift}) IN ({self.buckets_sql()}) {order} LIMIT %s"
         )
         return sql, [*self.score_params, *self.where_params, *self.conversation_params, COUNT_CAP + 1]
+
+    def buckets_sql(self) -> str:
+        """The utterance id buckets (id >> SPAN_BUCKET_SHIFT) of the kept conversations' transcripts; its
+        parameters are conversation_params."""
+        shift = SPAN_BUCKET_SHIFT
+        return (
+            "WITH RECURSIVE spans(lo, hi) AS (SELECT"
+            " (SELECT x.id FROM reviews_utterance x WHERE x.transcript_id = t.id ORDER BY x.id LIMIT 1),"
+            " (SELECT x.id FROM reviews_utterance x WHERE x.transcript_id = t.id ORDER BY x.id DESC LIMIT 1)"
+            " FROM reviews_transcript t JOIN reviews_conversation c ON c.id = t.conversation_id"
+            f" WHERE {' AND '.join(self.conversation_where)}),"
+            f" bucket(n, last) AS (SELECT lo >> {shift}, hi >> {shift} FROM spans"
+            " UNION SELECT n + 1, last FROM bucket WHERE n < last)"
+            " SELECT n FROM bucket"
+        )
 
     def _transcript_join(self) -> str:
         return "JOIN reviews_transcript t ON t.id = u.transcript_id" if self.joins_transcript else ""

@@ -17,7 +17,7 @@ from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFin
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
 from reviews.search.query import MAX_QUERY_CHARS
-from reviews.transcript_metrics import METRIC_KEYS
+from reviews.views.parts import METRIC_FIELDS, combined_metrics, describe_parts, ordered_parts, outcome_to_show
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -38,7 +38,6 @@ SEARCH_FIELDS = {
     "confidenceMax",
     "reviewStatus",
 }
-METRIC_FIELDS = (*METRIC_KEYS, "availability_latency_ms", "store_latency_ms", "download_seconds")
 
 
 @api_view(methods=["POST"])
@@ -239,28 +238,36 @@ def _named(entity) -> dict | None:
 
 
 def _transcript_payload(conversation: Conversation) -> dict:
-    transcripts = list(conversation.transcripts.order_by("id"))
-    findings = RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms", "id")
+    parts = describe_parts(conversation, ordered_parts(conversation))
+    findings = (
+        RedactionFinding.objects.filter(transcript__conversation=conversation)
+        .select_related("transcript")
+        .order_by("start_ms", "id")
+    )
     return {
         "conversationId": conversation.genesys_id,
         "state": conversation.state,
+        "stateLabel": conversation.get_state_display(),
+        "outcome": outcome_to_show(conversation) or None,
         "start": _iso(conversation.started_at),
         "end": _iso(conversation.ended_at),
         "direction": conversation.direction,
         "queue": _named(conversation.queue),
         "agent": _named(conversation.agent),
         "division": _named(conversation.division),
+        "divisions": [_named(division) for division in conversation.divisions.order_by("genesys_id")],
         "reviewStatus": conversation.review_status,
-        "transcripts": [_transcript_entry(transcript) for transcript in transcripts],
-        "redaction": _redaction(transcripts, findings),
+        "transcripts": [_transcript_entry(part) for part in parts],
+        "redaction": _redaction(parts, findings),
         "audio": _audio(conversation),
-        "metrics": _metrics(transcripts[0]) if transcripts else None,
+        "metrics": _metrics(combined_metrics(conversation, parts)),
         "compliance": [
             {
                 "sink": message.sink,
                 "state": message.state,
                 "deliveredAt": _iso(message.delivered_at),
                 "communicationId": message.transcript.communication_id,
+                "recordingId": message.transcript.recording_id or None,
             }
             for message in OutboxMessage.objects.filter(transcript__conversation=conversation)
             .select_related("transcript")
@@ -270,6 +277,7 @@ def _transcript_payload(conversation: Conversation) -> dict:
 
 
 def _transcript_entry(transcript: Transcript) -> dict:
+    """One stored document (part): its own identity, hash, metrics and utterances (in document order)."""
     rows = (
         Utterance.objects.filter(transcript=transcript)
         .order_by("index")
@@ -280,10 +288,18 @@ def _transcript_entry(transcript: Transcript) -> dict:
         for speaker, start_ms, end_ms, text, confidence in rows
     ]
     return {
+        "part": transcript.number,
         "communicationId": transcript.communication_id,
+        "leg": transcript.leg_label or None,
+        "recordingId": transcript.recording_id or None,
+        "partStartMs": transcript.part_start_ms,
+        "mediaType": transcript.media_type or None,
         "transcriptId": transcript.transcript_id,
         "language": transcript.language,
         "sha256": transcript.sha256,
+        "contentEncoding": transcript.content_encoding or None,
+        "redactionStatus": transcript.redaction_status,
+        "metrics": _metrics({name: getattr(transcript, name) for name in METRIC_FIELDS}),
         "truncated": len(utterances) > MAX_UTTERANCES,
         "utterances": utterances[:MAX_UTTERANCES],
     }
@@ -302,21 +318,46 @@ def _redaction(transcripts: list[Transcript], findings) -> dict:
     return {
         "status": status,
         "maskCounts": dict(mask_counts),
-        "findings": [{"kind": f.kind, "rule": f.rule, "startMs": f.start_ms} for f in findings],
+        "findings": [
+            {
+                "kind": f.kind,
+                "rule": f.rule,
+                "startMs": f.start_ms,
+                "communicationId": f.transcript.communication_id,
+                "recordingId": f.transcript.recording_id or None,
+            }
+            for f in findings
+        ],
     }
 
 
 def _audio(conversation: Conversation) -> dict:
-    recording = conversation.recordings.order_by("id").first()
-    if recording is None:
-        return {"available": False, "sha256": None, "url": None}
-    # Our own streaming endpoint (scope-checked, audited), never a Genesys or S3 URL.
-    path = reverse("audio", kwargs={"conversation_id": conversation.genesys_id, "recording_pk": recording.pk})
-    return {"available": True, "sha256": recording.sha256, "url": settings.SITE_ROOT + path}
+    """Every kept recording under `recordings`; available/sha256/url stay those of the first (older clients)."""
+    recordings = [
+        {
+            "recordingId": recording.recording_id,
+            "sha256": recording.sha256,
+            "contentType": recording.content_type,
+            "sizeBytes": recording.size_bytes,
+            "durationMs": recording.duration_ms,
+            "source": recording.source,
+            "media": recording.media,
+            # Our own streaming endpoint (scope-checked, audited), never a Genesys or S3 URL.
+            "url": settings.SITE_ROOT
+            + reverse("audio", kwargs={"conversation_id": conversation.genesys_id, "recording_pk": recording.pk}),
+        }
+        for recording in conversation.recordings.order_by("stored_at", "id")
+    ]
+    if not recordings:
+        return {"available": False, "sha256": None, "url": None, "recordings": []}
+    first = recordings[0]
+    return {"available": True, "sha256": first["sha256"], "url": first["url"], "recordings": recordings}
 
 
-def _metrics(transcript: Transcript) -> dict:
-    return {_camel(name): getattr(transcript, name) for name in METRIC_FIELDS}
+def _metrics(values: dict | None) -> dict | None:
+    if values is None:
+        return None
+    return {_camel(name): values[name] for name in METRIC_FIELDS}
 
 
 def _camel(name: str) -> str:

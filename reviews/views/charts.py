@@ -92,7 +92,7 @@ def charts(request: HttpRequest) -> HttpResponse:
         "accuracy_rows": accuracy_rows,
         "buckets": buckets,
         "availability_chart": _latency_chart(
-            latency_rows, "availability", "Availability latency (call end → transcript ready)"
+            latency_rows, "availability", "Availability latency (call end → last transcript part ready)"
         ),
         "store_chart": _latency_chart(latency_rows, "store", "Pipeline latency (transcript ready → stored)"),
         "deliver_chart": _latency_chart(latency_rows, "deliver", "Compliance delivery latency (stored → delivered)"),

@@ -1,8 +1,9 @@
-"""Pipeline operations: states, failures with Retry, outbox with Replay, rate limit, watermarks."""
+"""Pipeline operations: states, conversations needing attention with Retry, outbox with Replay, rate limit,
+watermarks, and what the vault knows about Genesys (search health, findings, recording batch jobs)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,9 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews import access, audit
 from reviews.models import (
     AuditEvent,
+    BatchJob,
     Conversation,
+    GenesysFinding,
     OutboxMessage,
     RateLimitState,
     ReconciliationRun,
@@ -26,6 +29,13 @@ from reviews.models import (
 
 OPERATOR_GROUPS = ("Supervisor", "Compliance")
 RECENT_ROWS = 25
+State = Conversation.State
+# The final states an operator's retry starts over: reviews.pipeline.transitions.REQUEUE_SOURCES (not imported
+# here, so the page renders without loading the Genesys client code; a test keeps the two equal).
+RETRYABLE_STATES = (State.FAILED, State.RESTRICTED, State.ARCHIVED, State.AUDIO_UNAVAILABLE)
+# Batch jobs an operator should look at: still running, or gone (404 / expired) or given up on.
+OPEN_BATCH_STATES = (BatchJob.State.PENDING, BatchJob.State.LOST, BatchJob.State.ABANDONED)
+DIRECT_PROBE_WINDOW = timedelta(hours=1)
 
 
 def is_operator(user) -> bool:
@@ -70,14 +80,48 @@ def _rate_limits() -> list[dict]:
     ]
 
 
+def _search_health(now: datetime) -> dict:
+    """The transcript search's health record (GenesysFinding "search.health") and what it means right now."""
+    from reviews.pipeline.org import search_health  # the pipeline imports Genesys client code; load on demand
+
+    health = search_health()
+    return {
+        "health": health,
+        "in_cooldown": not health.usable(now=now),
+        # Healthy but listing nothing for a day: content search is probably off, so every call is probed directly.
+        "trusted": health.trusted(now=now),
+        "never_run": health.ok_at is None and health.failed_at is None,
+    }
+
+
+def _batch_jobs() -> dict:
+    jobs = BatchJob.objects.filter(state__in=OPEN_BATCH_STATES).order_by("-submitted_at")[:RECENT_ROWS]
+    counts = dict(BatchJob.objects.order_by().values_list("state").annotate(n=Count("pk")))
+    return {
+        # Member ids are not listed: a job can mix conversations from outside the operator's scope.
+        "rows": [{"job": job, "members": len(job.member_ids or [])} for job in jobs],
+        "counts": [
+            {"state": value, "label": label, "count": counts.get(value, 0)} for value, label in BatchJob.State.choices
+        ],
+    }
+
+
 def _operations_context(user) -> dict:
+    now = timezone.now()
     conversations = access.conversations_for(user)
     outbox = OutboxMessage.objects.filter(transcript__conversation__in=conversations)
     return {
         "state_counts": _state_counts(conversations),
-        "failures": conversations.filter(Q(state=Conversation.State.FAILED) | Q(needs_manual_review=True))
+        # Final states a retry can start over, plus conversations the pipeline flagged for a human (a stored
+        # call with a missing part, one waiting for its recording): those show their note but have no Retry.
+        "failures": conversations.filter(Q(state__in=RETRYABLE_STATES) | Q(needs_manual_review=True))
         .select_related("queue")
         .order_by("-updated_at")[:RECENT_ROWS],
+        "retryable_states": RETRYABLE_STATES,
+        "search": _search_health(now),
+        "findings": GenesysFinding.objects.order_by("key"),
+        "batch_jobs": _batch_jobs(),
+        "direct_probes_recent": conversations.filter(direct_probed_at__gte=now - DIRECT_PROBE_WINDOW).count(),
         "outbox": _outbox_depth(),
         "dead_letters": outbox.filter(state=OutboxMessage.State.DEAD)
         .select_related("transcript__conversation")
@@ -119,16 +163,27 @@ def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
 
     _require_operator(request.user)
     conversation = access.get_conversation_for_user(request.user, conversation_id)
-    if conversation.state != Conversation.State.FAILED and not conversation.needs_manual_review:
-        return _after_action(request, messages.WARNING, f"{conversation.genesys_id} has not failed; nothing to retry.")
-    retry_conversation(conversation)
+    if conversation.state not in RETRYABLE_STATES:
+        return _after_action(
+            request,
+            messages.WARNING,
+            f"{conversation.genesys_id} is {conversation.get_state_display().lower()}; only failed, restricted, "
+            "archived or audio-less conversations can be retried.",
+        )
+    previous_state = conversation.state
+    # False: a worker holds the row or it moved on meanwhile (the conditional update refused it).
+    queued = retry_conversation(conversation) is not False
     audit.record_event(
         request=request,
         action=AuditEvent.Action.RETRY,
         object_type="conversation",
         object_id=conversation.genesys_id,
-        detail={"previous_state": conversation.state},
+        detail={"previous_state": previous_state, "queued": queued},
     )
+    if not queued:
+        return _after_action(
+            request, messages.WARNING, f"{conversation.genesys_id} could not be retried now; try again shortly."
+        )
     return _after_action(request, messages.SUCCESS, f"Retry queued for {conversation.genesys_id}.")
 
 

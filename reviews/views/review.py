@@ -20,8 +20,16 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews import access, audit
-from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote
+from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote, Transcript
 from reviews.templatetags.transcript_tags import mmss, speaker_label
+from reviews.views.parts import (
+    UTTERANCE_ORDER,
+    combined_metrics,
+    describe_parts,
+    first_utterance_of_parts,
+    ordered_parts,
+    outcome_to_show,
+)
 
 Status = Conversation.ReviewStatus
 
@@ -36,7 +44,6 @@ FINISHED_STATUSES = (Status.REVIEWED, Status.ESCALATED)
 EXPORT_FORMATS = ("txt", "json")
 # The review page renders one window ("chunk") of a call's turns; the rest load on demand.
 REVIEW_PAGE_UTTERANCES = 500
-UTTERANCE_ORDER = ("start_ms", "transcript_id", "index")
 LOAD_DIRECTIONS = ("earlier", "later")
 CONFLICT_MESSAGE = "Someone else changed this review meanwhile; the panel now shows their status."
 
@@ -156,16 +163,19 @@ def _turn_window(conversation: Conversation, *, chunk: int | None, start_ms: int
     return TurnWindow(chunk=chunk, size=size, total=total, utterances=rows)
 
 
-def _utterances_with_findings(window: TurnWindow, findings) -> list:
-    """The window's turns, each with .leak_findings. Every finding gets .in_window: a link to one outside
-    the window reloads the page at its moment (?t=) so that its chunk is rendered."""
+def _utterances_with_findings(window: TurnWindow, findings, part_starts: dict | None = None) -> list:
+    """The window's turns, each with .leak_findings and .opens_part (the part whose first turn it is, or None).
+    Every finding gets .in_window: a link to one outside the window reloads the page at its moment (?t=) so
+    that its chunk is rendered."""
     by_utterance = defaultdict(list)
     for finding in findings:
         finding.in_window = finding.utterance_id in window.utterance_ids
         if finding.in_window:
             by_utterance[finding.utterance_id].append(finding)
+    part_starts = part_starts or {}
     for utterance in window.utterances:
         utterance.leak_findings = by_utterance.get(utterance.pk, [])
+        utterance.opens_part = part_starts.get(utterance.pk)
     return window.utterances
 
 
@@ -212,11 +222,15 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         .annotate(utterance_start_ms=F("utterance__start_ms"))
         .order_by("start_ms")
     )
+    parts = describe_parts(conversation, ordered_parts(conversation))
     context = {
         **_review_panel_context(request, conversation),
         **_window_context(window, direction=None),
-        "transcripts": list(conversation.transcripts.order_by("pk")),
-        "utterances": _utterances_with_findings(window, findings),
+        "transcripts": parts,
+        "redaction_statuses": _redaction_statuses(parts),
+        "combined_metrics": combined_metrics(conversation, parts) if len(parts) > 1 else None,
+        "outcome": outcome_to_show(conversation),
+        "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
         "findings": findings,
         "can_see_finding_details": access.can_see_finding_details(request.user),
         "recordings": list(conversation.recordings.order_by("stored_at")),
@@ -227,6 +241,15 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return _render_turns(request, conversation, window, "reviews/conversation.html", context)
 
 
+def _redaction_statuses(parts) -> list[tuple[str, str]]:
+    """The distinct redaction statuses of the parts, worst first: one badge each, however many parts."""
+    labels = dict(Transcript.RedactionStatus.choices)
+    present = {part.redaction_status for part in parts}
+    worst_first = (Transcript.RedactionStatus.LEAKS_FOUND, Transcript.RedactionStatus.NO_MARKERS)
+    ordered = [*worst_first, *sorted(present - set(worst_first))]
+    return [(status, labels.get(status, status)) for status in ordered if status in present]
+
+
 def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int) -> HttpResponse:
     """One chunk of turns plus the loader for the next one in the same direction (htmx "Earlier/Later turns")."""
     direction = request.GET.get("direction")
@@ -234,10 +257,11 @@ def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int
         direction = "later"
     window = _turn_window(conversation, chunk=chunk, start_ms=None)
     findings = RedactionFinding.objects.filter(utterance_id__in=window.utterance_ids).order_by("start_ms")
+    parts = describe_parts(conversation, ordered_parts(conversation))
     context = {
         **_window_context(window, direction=direction),
         "conversation": conversation,
-        "utterances": _utterances_with_findings(window, findings),
+        "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
         "can_see_finding_details": access.can_see_finding_details(request.user),
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
@@ -314,7 +338,26 @@ def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return redirect("conversation", conversation_id=conversation.genesys_id)
 
 
-def _export_text(conversation: Conversation, utterances) -> str:
+def _part_title(part) -> str:
+    return f"Part {part.number}: {part.leg_label or 'leg'} (communication {part.communication_id})"
+
+
+def _part_line(part) -> str:
+    """One part of the call, for the text export's header."""
+    facts = [_part_title(part)]
+    if part.recording_id:
+        facts.append(f"recording {part.recording_id}")
+    facts.append(part.media_type or "media unknown")
+    facts.append(f"starts {mmss(part.part_start_ms)}" if part.part_start_ms is not None else "start unknown")
+    facts.append(f"sha256 {part.sha256}")
+    if part.content_encoding:
+        facts.append(f"served {part.content_encoding}")
+    facts.append(part.language or "language unknown")
+    facts.append(part.get_redaction_status_display())
+    return ", ".join(facts)
+
+
+def _export_text(conversation: Conversation, utterances, parts) -> str:
     header = [
         f"Conversation: {conversation.genesys_id}",
         f"Started: {conversation.started_at.isoformat()}",
@@ -322,13 +365,49 @@ def _export_text(conversation: Conversation, utterances) -> str:
         f"Queue: {conversation.queue or ''}",
         f"Agent: {conversation.agent or ''}",
         f"Direction: {conversation.direction}",
-        "",
+        f"State: {conversation.get_state_display()}",
     ]
-    lines = [f"[{mmss(u.start_ms)}] {speaker_label(u)}: {u.text}" for u in utterances]
+    outcome = outcome_to_show(conversation)
+    if outcome:
+        header.append(f"Outcome: {outcome}")
+    header.append(f"Parts: {len(parts)}")
+    header += [f"  {_part_line(part)}" for part in parts]
+    header.append("")
+    by_pk = {part.pk: part for part in parts}
+    opened: set[int] = set()
+    lines = []
+    for u in utterances:
+        # With several parts, say where each one starts in the merged, time-ordered turns.
+        if len(parts) > 1 and u.transcript_id not in opened:
+            opened.add(u.transcript_id)
+            part = by_pk.get(u.transcript_id)
+            if part is not None:
+                lines.append(f"--- {_part_title(part)} begins ---")
+        lines.append(f"[{mmss(u.start_ms)}] {speaker_label(u)}: {u.text}")
     return "\n".join(header + lines) + "\n"
 
 
-def _export_json(conversation: Conversation, utterances, findings, with_details: bool) -> str:
+def _export_part(part) -> dict:
+    return {
+        "part": part.number,
+        "communication_id": part.communication_id,
+        "leg": part.leg_label or None,
+        "recording_id": part.recording_id or None,
+        "media_type": part.media_type or None,
+        "part_start_ms": part.part_start_ms,
+        "transcript_id": part.transcript_id,
+        "language": part.language,
+        "sha256": part.sha256,
+        "content_encoding": part.content_encoding or None,
+        "redaction_status": part.redaction_status,
+        "utterance_count": part.utterance_count,
+        "word_count": part.word_count,
+        "confidence_mean": part.confidence_mean,
+    }
+
+
+def _export_json(conversation: Conversation, utterances, findings, parts, with_details: bool) -> str:
+    part_numbers = {part.pk: part.number for part in parts}
     document = {
         "conversation_id": conversation.genesys_id,
         "started_at": conversation.started_at.isoformat(),
@@ -338,9 +417,14 @@ def _export_json(conversation: Conversation, utterances, findings, with_details:
         "agent": str(conversation.agent) if conversation.agent else None,
         "division": str(conversation.division) if conversation.division else None,
         "review_status": conversation.review_status,
+        "state": conversation.state,
+        "state_label": conversation.get_state_display(),
+        "outcome": outcome_to_show(conversation) or None,
+        "parts": [_export_part(part) for part in parts],
         "utterances": [
             {
                 "id": u.pk,
+                "part": part_numbers.get(u.transcript_id),
                 "speaker": u.speaker,
                 "label": speaker_label(u),
                 "start_ms": u.start_ms,
@@ -351,7 +435,12 @@ def _export_json(conversation: Conversation, utterances, findings, with_details:
             for u in utterances
         ],
         "findings": [
-            {"kind": f.kind, "start_ms": f.start_ms, "utterance_id": f.utterance_id}
+            {
+                "kind": f.kind,
+                "start_ms": f.start_ms,
+                "utterance_id": f.utterance_id,
+                "part": part_numbers.get(f.transcript_id),
+            }
             | ({"rule": f.rule, "confidence": f.confidence, "masked_excerpt": f.masked_excerpt} if with_details else {})
             for f in findings
         ],
@@ -365,12 +454,15 @@ def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format")
     conversation = access.get_conversation_for_user(request.user, conversation_id)
-    utterances = conversation.utterances.order_by("start_ms", "transcript_id", "index")
+    # Every part's turns, merged in time order (utterances of all parts belong to the conversation).
+    utterances = conversation.utterances.order_by(*UTTERANCE_ORDER)
+    parts = describe_parts(conversation, ordered_parts(conversation))
     if fmt == "txt":
-        body, content_type = _export_text(conversation, utterances), "text/plain; charset=utf-8"
+        body, content_type = _export_text(conversation, utterances, parts), "text/plain; charset=utf-8"
     else:
         findings = RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms")
-        body = _export_json(conversation, utterances, findings, access.can_see_finding_details(request.user))
+        with_details = access.can_see_finding_details(request.user)
+        body = _export_json(conversation, utterances, findings, parts, with_details)
         content_type = "application/json"
     audit.record_event(
         request=request,

@@ -183,7 +183,15 @@ def test_it_returns_a_transcript_in_scope(client, reviewer, bearer, mine):
     (entry,) = body["transcripts"]
     assert entry["communicationId"] == transcript.communication_id and entry["sha256"] == transcript.sha256
     assert [u["text"] for u in entry["utterances"]] == ["I need a refund for the <b>order</b>", "sure, refund issued"]
-    assert body["redaction"]["findings"] == [{"kind": "card_number", "rule": "luhn", "startMs": 1000}]
+    assert body["redaction"]["findings"] == [
+        {
+            "kind": "card_number",
+            "rule": "luhn",
+            "startMs": 1000,
+            "communicationId": transcript.communication_id,
+            "recordingId": None,
+        }
+    ]
     assert body["audio"]["available"] and body["audio"]["url"].endswith(
         f"/conversations/{mine.genesys_id}/audio/{recording.pk}"
     )
@@ -265,3 +273,188 @@ def test_it_updates_last_used_at_at_most_once_a_minute(client, staff, mine):
     post(client, SEARCH, {"query": "refund"}, **headers)
     token.refresh_from_db()
     assert token.last_used_at > first - dt.timedelta(minutes=1)
+
+
+# Several transcript parts, every recording, the final states
+
+
+def _add_part(conversation, *, communication_id, recording_id, part_start_ms, texts, **fields):
+    from reviews.models import Transcript, Utterance
+
+    values = {
+        "sha256": "f" * 64,
+        "size_bytes": 50,
+        "raw_path": f"transcripts/{recording_id}.json",
+        "redaction_status": "verified",
+    }
+    part = Transcript.objects.create(
+        conversation=conversation,
+        communication_id=communication_id,
+        recording_id=recording_id,
+        part_start_ms=part_start_ms,
+        **values | fields,
+    )
+    for index, (speaker, start_ms, text) in enumerate(texts):
+        Utterance.objects.create(
+            transcript=part,
+            conversation=conversation,
+            index=index,
+            speaker=speaker,
+            start_ms=start_ms,
+            end_ms=start_ms + 500,
+            text=text,
+        )
+    return part
+
+
+@pytest.fixture
+def two_parts(mine):
+    """`mine`'s first transcript (starting at 0) plus a consult leg's part, stored first but later in the call."""
+    from reviews.models import Transcript
+
+    first = mine.transcripts.get()
+    Transcript.objects.filter(pk=first.pk).update(
+        recording_id="rec-a",
+        part_start_ms=0,
+        sha256="a" * 64,
+        media_type="call",
+        utterance_count=2,
+        word_count=100,
+        speaker_count=2,
+        confidence_mean=0.9,
+        confidence_median=0.92,
+        low_confidence_share=0.1,
+        talk_ms_internal=1_000,
+        talk_ms_external=2_000,
+        availability_latency_ms=60_000,
+        store_latency_ms=500,
+        download_seconds=0.5,
+    )
+    second = _add_part(
+        mine,
+        communication_id="comm-consult",
+        recording_id="rec-b",
+        part_start_ms=90_000,
+        texts=[("internal", 90_000, "consult speaking"), ("internal", 95_000, "refund approved")],
+        sha256="b" * 64,
+        content_encoding="gzip",
+        media_type="callback",
+        redaction_status="leaks_found",
+        mask_counts={"phone": 1},
+        utterance_count=2,
+        word_count=300,
+        speaker_count=1,
+        confidence_mean=0.5,
+        confidence_median=0.55,
+        low_confidence_share=0.5,
+        talk_ms_internal=4_000,
+        talk_ms_external=0,
+        availability_latency_ms=80_000,
+        store_latency_ms=700,
+        download_seconds=0.25,
+    )
+    first.refresh_from_db()
+    return first, second
+
+
+def test_it_returns_one_entry_per_part_in_time_order(client, reviewer, bearer, mine, two_parts):
+    first, second = two_parts
+    # Stored last, but the call's second recording segment (after a hold): time order, not storage order.
+    _add_part(
+        mine,
+        communication_id=first.communication_id,
+        recording_id="rec-a2",
+        part_start_ms=30_000,
+        texts=[("external", 30_000, "back from hold")],
+        sha256="c" * 64,
+    )
+    body = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()
+    entries = body["transcripts"]
+    assert [(e["part"], e["communicationId"], e["recordingId"], e["partStartMs"], e["sha256"][0]) for e in entries] == [
+        (1, first.communication_id, "rec-a", 0, "a"),
+        (2, first.communication_id, "rec-a2", 30_000, "c"),
+        (3, "comm-consult", "rec-b", 90_000, "b"),
+    ]
+    entries = [entries[0], entries[2]]
+    assert (entries[0]["mediaType"], entries[0]["contentEncoding"]) == ("call", None)
+    assert (entries[1]["mediaType"], entries[1]["contentEncoding"]) == ("callback", "gzip")
+    assert [u["text"] for u in entries[0]["utterances"]] == [
+        "I need a refund for the <b>order</b>",
+        "sure, refund issued",
+    ]
+    assert [u["text"] for u in entries[1]["utterances"]] == ["consult speaking", "refund approved"]
+    assert entries[1]["metrics"]["wordCount"] == 300 and entries[1]["redactionStatus"] == "leaks_found"
+    assert body["redaction"]["status"] == "leaks_found" and body["redaction"]["maskCounts"] == {"phone": 1}
+
+
+def test_it_combines_metrics_over_every_part(client, reviewer, bearer, mine, two_parts):
+    metrics = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()["metrics"]
+    assert metrics["utteranceCount"] == 4 and metrics["wordCount"] == 400
+    assert (metrics["talkMsInternal"], metrics["talkMsExternal"]) == (5_000, 2_000)
+    assert metrics["confidenceMean"] == pytest.approx((0.9 * 100 + 0.5 * 300) / 400)
+    assert metrics["lowConfidenceShare"] == pytest.approx((0.1 * 100 + 0.5 * 300) / 400)
+    assert metrics["confidenceMedian"] is None  # medians do not combine
+    assert metrics["speakerCount"] == 2  # distinct sides over both parts' turns
+    assert (metrics["availabilityLatencyMs"], metrics["storeLatencyMs"]) == (80_000, 700)
+    assert metrics["downloadSeconds"] == pytest.approx(0.75)
+
+
+def test_it_keeps_a_single_parts_metrics_unchanged(client, reviewer, bearer, mine):
+    from reviews.models import Transcript
+
+    Transcript.objects.filter(conversation=mine).update(confidence_median=0.8, word_count=7, speaker_count=2)
+    metrics = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()["metrics"]
+    assert (metrics["confidenceMedian"], metrics["wordCount"], metrics["speakerCount"]) == (0.8, 7, 2)
+
+
+def test_it_lists_every_kept_recording(client, reviewer, bearer, mine):
+    first = AudioRecording.objects.create(
+        conversation=mine, recording_id="rec-1", sha256="1" * 64, size_bytes=10, content_type="audio/wav", raw_path="a"
+    )
+    second = AudioRecording.objects.create(
+        conversation=mine,
+        recording_id="rec-2",
+        sha256="2" * 64,
+        size_bytes=20,
+        content_type="audio/ogg",
+        raw_path="b",
+        source="batch",
+        stored_at=first.stored_at + dt.timedelta(seconds=1),
+    )
+    audio = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()["audio"]
+    assert [r["recordingId"] for r in audio["recordings"]] == ["rec-1", "rec-2"]
+    assert audio["recordings"][1]["url"].endswith(f"/conversations/{mine.genesys_id}/audio/{second.pk}")
+    assert (audio["recordings"][1]["source"], audio["recordings"][1]["media"]) == ("batch", "audio")
+    # The old keys still describe the first recording.
+    assert audio["available"] and audio["sha256"] == "1" * 64
+    assert audio["url"].endswith(f"/audio/{first.pk}")
+
+
+@pytest.mark.parametrize("state", ["restricted", "archived", "audio_unavailable", "failed"])
+def test_it_reports_a_final_states_outcome(client, reviewer, bearer, mine, state):
+    from reviews.models import Conversation
+
+    mine.transcripts.all().delete()
+    Conversation.objects.filter(pk=mine.pk).update(state=state, outcome="missing conversation:view in division X")
+    body = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()
+    assert body["state"] == state and body["stateLabel"] == dict(Conversation.State.choices)[state]
+    assert body["outcome"] == "missing conversation:view in division X"
+    assert body["transcripts"] == [] and body["metrics"] is None
+    assert body["audio"] == {"available": False, "sha256": None, "url": None, "recordings": []}
+
+
+def test_it_lists_every_division_the_call_touched(client, reviewer, bearer, mine):
+    from reviews.models import Division
+
+    mine.divisions.add(
+        Division.objects.create(genesys_id="div-b", name="B"), Division.objects.create(genesys_id="div-a")
+    )
+    body = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()
+    assert body["divisions"] == [{"id": "div-a", "name": ""}, {"id": "div-b", "name": "B"}]
+
+
+def test_it_searches_every_part_with_the_same_result_shape(client, reviewer, bearer, mine, two_parts):
+    results = post(client, SEARCH, {"query": "approved"}, **bearer(reviewer)).json()["results"]
+    (hit,) = results
+    assert (hit["conversationId"], hit["communicationId"], hit["startMs"]) == (mine.genesys_id, "comm-consult", 95_000)
+    assert set(hit) == {"conversationId", "communicationId", "speaker", "startMs", "snippet", "score"}

@@ -2,6 +2,8 @@
 
 alice: Reviewer of queue Q1. bob: Supervisor of division D1. carol: Compliance (sees all, read-only).
 admin: staff superuser. `conversation` is in Q1/D1 and has a transcript; `other_conversation` is in Q2/D2.
+`two_parts` is in Q1/D1 with two transcript documents: the customer leg's first recording segment and, later, a
+consult agent's leg (gzip-served), created in reverse time order so that ordering is by part_start_ms, not id.
 """
 
 from __future__ import annotations
@@ -212,6 +214,75 @@ def other_conversation(q2, d2):
         [{"speaker": "external", "start_ms": 1_000, "end_ms": 2_000, "text": "zebra crossing claim", "words": []}],
     )
     return conversation
+
+
+@pytest.fixture
+def two_parts(q1, d1):
+    conversation = make_conversation(
+        "conv-parts",
+        queue=q1,
+        division=d1,
+        communication_ids=["comm-customer", "comm-agent", "comm-consult"],
+        participants=[
+            {"purpose": "customer", "userId": "", "name": "", "sessionIds": ["comm-customer"]},
+            {"purpose": "agent", "userId": "u-1", "name": "Dana Agent", "sessionIds": ["comm-agent"]},
+            {"purpose": "agent", "userId": "u-2", "name": "Sam Consult", "sessionIds": ["comm-consult"]},
+        ],
+    )
+    later = make_transcript(
+        conversation,
+        [
+            {"speaker": "internal", "start_ms": 120_000, "end_ms": 124_000, "text": "consult leg speaking"},
+            {"speaker": "internal", "start_ms": 130_000, "end_ms": 131_000, "text": "zebra refund approved"},
+        ],
+        communication_id="comm-consult",
+        recording_id="rec-consult",
+        part_start_ms=120_000,
+        media_type="call",
+        sha256="b" * 64,
+        content_encoding="gzip",
+        language="en-GB",
+        redaction_status=Transcript.RedactionStatus.VERIFIED,
+        mask_counts={"phone": 1},
+        utterance_count=2,
+        word_count=300,
+        confidence_mean=0.6,
+        confidence_median=0.65,
+        low_confidence_share=0.5,
+        speaker_count=1,
+        talk_ms_internal=5_000,
+        talk_ms_external=0,
+        availability_latency_ms=200_000,
+        store_latency_ms=3_000,
+        download_seconds=0.25,
+    )
+    earlier = make_transcript(
+        conversation,
+        [
+            {"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "customer leg hello"},
+            {"speaker": "internal", "start_ms": 125_000, "end_ms": 126_000, "text": "zebra refund pending"},
+        ],
+        communication_id="comm-customer",
+        recording_id="rec-customer",
+        part_start_ms=0,
+        media_type="callback",
+        sha256="a" * 64,
+        language="en-US",
+        redaction_status=Transcript.RedactionStatus.VERIFIED,
+        mask_counts={"phone": 2},
+        utterance_count=2,
+        word_count=100,
+        confidence_mean=0.9,
+        confidence_median=0.95,
+        low_confidence_share=0.1,
+        speaker_count=2,
+        talk_ms_internal=1_000,
+        talk_ms_external=2_000,
+        availability_latency_ms=100_000,
+        store_latency_ms=1_000,
+        download_seconds=0.5,
+    )
+    return SimpleNamespace(conversation=conversation, earlier=earlier, later=later)
 
 
 def store_audio(conversation: Conversation, data: bytes = AUDIO_BYTES, recording_id: str = "rec-1") -> AudioRecording:

@@ -51,3 +51,11 @@ def test_it_ignores_a_queue_outside_the_users_scope(alice_client, conversation, 
 def test_it_shows_an_empty_chart_without_data(alice_client):
     body = alice_client.get("/charts/").content.decode()
     assert "No data" in body
+
+
+def test_it_counts_a_two_part_call_once_for_availability(alice_client, two_parts):
+    body = alice_client.get("/charts/").content.decode()
+    day = str(two_parts.conversation.started_at.date())
+    # One call, whose last part was available 200 s after the call ended; the store table counts both parts.
+    assert f"<td>{day}</td><td>1</td><td>3.3 min</td><td>3.3 min</td>" in body
+    assert f"<td>{day}</td><td>2</td><td>1.0 s</td><td>3.0 s</td>" in body

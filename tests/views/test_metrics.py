@@ -85,3 +85,18 @@ def test_it_merges_other_processes_in_multiprocess_mode(client, settings, tmp_pa
     assert 'genesys_api_requests_total{endpoint="recording.list",status="202"} 1.0' in text
     assert "sta.transcripts.search" not in text  # only the shared directory is read
     assert "transcript_vault_outbox_dead_letters" in text
+
+
+def test_it_serves_search_health_read_from_the_database(client, settings):
+    from django.utils import timezone
+
+    from reviews.models import GenesysFinding
+
+    settings.METRICS_BEARER_TOKEN = "s3cret-token"
+    GenesysFinding.objects.create(
+        key="search.health", value={"failures": 2, "failed_at": timezone.now().isoformat(), "last_error": "HTTP 500"}
+    )
+    text = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).content.decode()
+    assert "transcript_vault_search_healthy 0.0" in text
+    assert "transcript_vault_search_consecutive_failures 2.0" in text
+    assert 'transcript_vault_conversations{state="restricted"} 0.0' in text

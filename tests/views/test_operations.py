@@ -125,3 +125,112 @@ def test_it_does_not_replay_a_delivered_message(carol_client, conversation):
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.DELIVERED
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.REPLAY).exists()
+
+
+# Final states, search health, findings and batch jobs
+
+
+@pytest.mark.parametrize("state", ["restricted", "archived", "audio_unavailable"])
+def test_it_retries_a_restricted_archived_or_audioless_conversation_and_audits_it(
+    bob_client, bob, conversation, retried, state
+):
+    Conversation.objects.filter(pk=conversation.pk).update(state=state, outcome="missing recording:view")
+    response = bob_client.post("/operations/retry/conv-q1", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and b"Retry queued for conv-q1" in response.content
+    assert [c.pk for c in retried] == [conversation.pk]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RETRY)
+    assert (event.user, event.object_id) == (bob, "conv-q1")
+    assert event.detail == {"previous_state": state, "queued": True}
+
+
+def test_it_says_so_when_the_pipeline_refuses_the_retry(bob_client, failed, monkeypatch):
+    import reviews.pipeline
+
+    monkeypatch.setattr(reviews.pipeline, "retry_conversation", lambda conversation: False)
+    response = bob_client.post("/operations/retry/conv-q1", headers={"HX-Request": "true"})
+    assert b"could not be retried now" in response.content
+    assert AuditEvent.objects.get(action=AuditEvent.Action.RETRY).detail == {
+        "previous_state": "failed",
+        "queued": False,
+    }
+
+
+def test_it_keeps_the_retryable_states_those_the_pipeline_requeues():
+    from reviews.pipeline.transitions import REQUEUE_SOURCES
+    from reviews.views.operations import RETRYABLE_STATES
+
+    assert set(RETRYABLE_STATES) == set(REQUEUE_SOURCES)
+
+
+def test_it_lists_final_states_with_their_outcome_escaped(bob_client, conversation, q1, d1, build):
+    rows = {
+        "conv-403": ("restricted", "missing conversation:view in division D1 <b>x</b>"),
+        "conv-arch": ("archived", "needs recording:recording:restore"),
+        "conv-none": ("audio_unavailable", "recording deleted"),
+    }
+    for genesys_id, (state, outcome) in rows.items():
+        build.conversation(genesys_id, queue=q1, division=d1, state=state, outcome=outcome)
+    body = bob_client.get("/operations/").content.decode()
+    table = body[body.index("Conversations needing attention") :].split("</section>")[0]
+    assert "missing conversation:view in division D1 &lt;b&gt;x&lt;/b&gt;" in table
+    assert "needs recording:recording:restore" in table and "recording deleted" in table
+    for label in ("Restricted", "Recording archived", "No transcript, no audio"):
+        assert label in table
+    assert table.count("/operations/retry/") == 2 * 3  # action and hx-post of each row
+    counts = body[body.index("<h2>Pipeline</h2>") :].split("</table>")[0]
+    assert "Awaiting audio" in counts and "Restricted" in counts
+
+
+def test_it_shows_a_stored_calls_note_without_offering_a_retry(bob_client, conversation, retried):
+    Conversation.objects.filter(pk=conversation.pk).update(
+        needs_manual_review=True, outcome="part comm-2 could not be read"
+    )
+    body = bob_client.get("/operations/").content.decode()
+    table = body[body.index("Conversations needing attention") :].split("</section>")[0]
+    assert "part comm-2 could not be read" in table and "/operations/retry/" not in table
+    response = bob_client.post("/operations/retry/conv-q1", headers={"HX-Request": "true"})
+    assert b"only failed, restricted, archived or audio-less" in response.content and retried == []
+
+
+def test_it_shows_search_health_findings_and_open_batch_jobs(bob_client, conversation):
+    from reviews.models import BatchJob, GenesysFinding, OAuthToken
+
+    now = timezone.now()
+    GenesysFinding.objects.create(
+        key="search.health",
+        source="pipeline",
+        value={
+            "ok_at": (now - timedelta(hours=2)).isoformat(),
+            "listed_at": (now - timedelta(hours=3)).isoformat(),
+            "failed_at": now.isoformat(),
+            "failures": 4,
+            "cooldown_until": (now + timedelta(minutes=10)).isoformat(),
+            "last_error": "HTTP 503 <i>upstream</i>",
+        },
+    )
+    GenesysFinding.objects.create(
+        key="transcription.settings", source="genesys_check", value={"transcription": "EnabledQueueFlow"}
+    )
+    OAuthToken.objects.create(key="k", token="secret-access-token-value")
+    BatchJob.objects.create(job_id="job-pending", submitted_at=now, member_ids=["a", "b", "c"])
+    BatchJob.objects.create(job_id="job-lost", state="lost", submitted_at=now, last_error="404 job not found")
+    BatchJob.objects.create(job_id="job-done", state="completed", submitted_at=now)
+    Conversation.objects.filter(pk=conversation.pk).update(direct_probed_at=now)
+
+    body = bob_client.get("/operations/").content.decode()
+    panel = body[body.index('id="genesys-title"') :].split("</section>")[0]
+    assert ">failing<" in panel and "probed directly" in panel
+    assert "<dt>Consecutive failures</dt><dd>4</dd>" in panel
+    assert "HTTP 503 &lt;i&gt;upstream&lt;/i&gt;" in panel
+    assert "<dd>1</dd>" in panel.split("Direct probes, last hour")[1][:40]
+    assert "transcription.settings" in panel and "transcription: EnabledQueueFlow" in panel
+    assert "genesys_check" in panel
+    assert "job-pending" in panel and "job-lost" in panel and "404 job not found" in panel
+    assert "job-done" not in panel and "Completed: 1" in panel
+    assert "secret-access-token-value" not in body
+
+
+def test_it_shows_a_healthy_search_that_has_never_run(bob_client, conversation):
+    body = bob_client.get("/operations/").content.decode()
+    panel = body[body.index('id="genesys-title"') :].split("</section>")[0]
+    assert "not used yet" in panel and "Nothing learnt yet." in panel and "No pending or lost batch jobs." in panel

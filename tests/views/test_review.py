@@ -125,7 +125,7 @@ def test_it_exports_json_without_finding_details_for_reviewers(alice_client, car
     compliance = json.loads(carol_client.get("/conversations/conv-q1/export.json").content)
     assert [u["label"] for u in reviewer["utterances"]] == ["IVR", "Agent", "Customer"]
     assert reviewer["findings"] == [
-        {"kind": "card_number", "start_ms": 65000, "utterance_id": reviewer["utterances"][2]["id"]}
+        {"kind": "card_number", "start_ms": 65000, "utterance_id": reviewer["utterances"][2]["id"], "part": 1}
     ]
     assert compliance["findings"][0]["rule"] == "luhn-16"
 
@@ -344,3 +344,144 @@ def test_it_never_loads_every_turn_of_a_long_call(alice_client, long_call, djang
     assert len(turn_selects) == 1 and "LIMIT 500 OFFSET 500" in turn_selects[0]
     with django_assert_max_num_queries(12):
         alice_client.get("/conversations/conv-long/", {"chunk": "2"}, HTTP_HX_REQUEST="true")
+
+
+# Several transcript parts and the final states
+
+
+def _turn_ids(body: str) -> list[str]:
+    import re
+
+    return re.findall(r'<li id="u-(\d+)" class="turn', body)
+
+
+def test_it_lists_every_part_in_time_order(alice_client, two_parts):
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+    first, second = body.index('id="part-1"'), body.index('id="part-2"')
+    part_one, part_two = body[first:second], body[second : body.index("</tbody>", second)]
+    # Created later but earlier in the call: part 1 is the customer leg's segment.
+    assert "Customer" in part_one and "rec-customer" in part_one and "callback" in part_one
+    assert ">aaaaaaaaaaaa<" in part_one
+    assert "00:00" in part_one and "en-US" in part_one and "gzip" not in part_one
+    assert "Agent · Sam Consult" in part_two and "rec-consult" in part_two and "02:00" in part_two
+    assert "bbbbbbbbbbbb" in part_two and ">gzip<" in part_two and "en-GB" in part_two
+    assert "Verified (markers, no leaks)" in part_two
+    assert "<dt>Parts</dt><dd>2</dd>" in body
+    assert body[body.index("<dt>Redaction</dt>") :].split("</dd>")[0].count("badge") == 1  # both verified
+
+
+def test_it_merges_the_parts_turns_by_time_and_marks_where_each_part_begins(alice_client, two_parts):
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+    by_start = two_parts.conversation.utterances.order_by("start_ms")
+    assert _turn_ids(body) == [str(u.pk) for u in by_start]
+    opening = {u.transcript_id: u for u in reversed(by_start)}  # each part's first turn
+    for part, number in ((two_parts.earlier, 1), (two_parts.later, 2)):
+        turn = body[body.index(f'<li id="u-{opening[part.pk].pk}"') :].split("</li>")[0]
+        assert "opens-part" in turn and f"Part {number}" in turn
+    assert body.count(" opens-part") == 2
+
+
+def test_it_marks_part_starts_in_a_loaded_chunk_too(alice_client, two_parts, monkeypatch):
+    from reviews.views import review
+
+    monkeypatch.setattr(review, "REVIEW_PAGE_UTTERANCES", 1)
+    fragment = alice_client.get(
+        "/conversations/conv-parts/", {"chunk": "1", "direction": "later"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "opens-part" in fragment and "Part 2 · Agent · Sam Consult begins" in fragment
+
+
+def test_it_shows_metrics_over_all_parts_and_per_part(alice_client, two_parts):
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+    combined = body[body.index("All 2 parts") :].split("</section>")[0]
+    # Word-weighted: (0.9 * 100 + 0.6 * 300) / 400 = 67.5%; talk time sums to 6 s / 2 s.
+    assert "67.5%" in combined and "400" in combined and "00:06" in combined and "00:02" in combined
+    assert "Part 1 · Customer" in body and "Part 2 · Agent · Sam Consult" in body
+
+
+def test_it_audits_a_multi_part_view_once(alice_client, alice, two_parts):
+    alice_client.get("/conversations/conv-parts/")
+    event = AuditEvent.objects.get(action=AuditEvent.Action.VIEW_TRANSCRIPT)
+    assert (event.user, event.object_id, event.detail) == (alice, "conv-parts", {"chunk": 0})
+
+
+@pytest.mark.parametrize(
+    ("state", "label"),
+    [
+        ("restricted", "Restricted"),
+        ("archived", "Recording archived"),
+        ("audio_unavailable", "No transcript, no audio"),
+        ("failed", "Failed"),
+    ],
+)
+def test_it_shows_why_a_conversation_ended_where_it_did_escaped(alice_client, q1, d1, build, state, label):
+    outcome = f"missing recording:view in division D1 {build.xss}"
+    build.conversation("conv-final", queue=q1, division=d1, state=state, outcome=outcome)
+    body = alice_client.get("/conversations/conv-final/").content.decode()
+    assert f'<span class="state state-{state}">{label}</span>' in body
+    assert "missing recording:view in division D1 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+    assert build.xss not in body
+
+
+def test_it_explains_a_restricted_conversation_without_transcript(alice_client, q1, d1, build):
+    build.conversation("conv-403", queue=q1, division=d1, state="restricted", outcome="403")
+    body = alice_client.get("/conversations/conv-403/").content.decode()
+    assert "Genesys refused this conversation" in body and "not in the archive yet" not in body
+
+
+def test_it_shows_the_note_of_a_stored_conversation(alice_client, two_parts):
+    Conversation.objects.filter(pk=two_parts.conversation.pk).update(
+        outcome="part comm-agent could not be read", needs_manual_review=True
+    )
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+    assert "<strong>Stored:</strong> part comm-agent could not be read" in body
+
+
+def test_it_hides_the_stale_outcome_of_a_conversation_being_worked(alice_client, q1, d1, build):
+    build.conversation("conv-retried", queue=q1, division=d1, state="awaiting_transcript", outcome="old 403")
+    assert "old 403" not in alice_client.get("/conversations/conv-retried/").content.decode()
+
+
+def test_it_exports_every_part_as_text(alice_client, two_parts):
+    text = alice_client.get("/conversations/conv-parts/export.txt").content.decode()
+    assert "State: Stored" in text and "Parts: 2" in text
+    assert (
+        "\n  Part 1: Customer (communication comm-customer), recording rec-customer, callback, starts 00:00, "
+        f"sha256 {'a' * 64}, en-US, Verified (markers, no leaks)\n"
+    ) in text
+    assert f"sha256 {'b' * 64}, served gzip, en-GB" in text
+    lines = text.splitlines()
+    turns = [line for line in lines if line.startswith(("[", "---"))]
+    assert turns == [
+        "--- Part 1: Customer (communication comm-customer) begins ---",
+        "[00:00] Customer: customer leg hello",
+        "--- Part 2: Agent · Sam Consult (communication comm-consult) begins ---",
+        "[02:00] Agent: consult leg speaking",
+        "[02:05] Agent: zebra refund pending",
+        "[02:10] Agent: zebra refund approved",
+    ]
+
+
+def test_it_exports_every_part_as_json(carol_client, two_parts):
+    document = json.loads(carol_client.get("/conversations/conv-parts/export.json").content)
+    assert [(p["part"], p["communication_id"], p["recording_id"], p["sha256"][:1]) for p in document["parts"]] == [
+        (1, "comm-customer", "rec-customer", "a"),
+        (2, "comm-consult", "rec-consult", "b"),
+    ]
+    assert document["parts"][1]["content_encoding"] == "gzip" and document["parts"][0]["content_encoding"] is None
+    assert [(u["start_ms"], u["part"]) for u in document["utterances"]] == [
+        (0, 1),
+        (120_000, 2),
+        (125_000, 1),
+        (130_000, 2),
+    ]
+    assert (document["state"], document["outcome"]) == ("stored", None)
+
+
+def test_it_shows_each_redaction_status_once_worst_first(alice_client, two_parts):
+    from reviews.models import Transcript
+
+    Transcript.objects.filter(pk=two_parts.later.pk).update(redaction_status="leaks_found")
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+    header = body[body.index("<dt>Redaction</dt>") :].split("</dd>")[0]
+    assert header.index("Leaks found") < header.index("Verified") and header.count("badge") == 2

@@ -113,3 +113,55 @@ def test_it_lists_conversations_matching_filters_without_words(alice_client, con
     response = alice_client.get("/search/", {"review_status": Conversation.ReviewStatus.ESCALATED})
     assert list(response.context["listed"]) == [escalated]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.SEARCH).count() == 1
+
+
+# Conversations with several transcript parts
+
+
+def test_it_finds_hits_in_every_part_of_a_call(alice_client, two_parts):
+    page = alice_client.get("/search/", {"q": "zebra"}).context["page"]
+    (group,) = page.groups
+    assert group.conversation == two_parts.conversation
+    assert sorted(hit.communication_id for hit in group.hits) == ["comm-consult", "comm-customer"]
+
+
+def test_it_lists_a_multi_part_call_once_and_tests_part_filters_on_one_part(alice_client, two_parts):
+    from reviews.models import Transcript
+
+    assert alice_client.get("/search/", {"redaction_status": "verified"}).context["listed"] == [
+        two_parts.conversation
+    ]  # both parts match: one row, not one per part
+    Transcript.objects.filter(pk=two_parts.later.pk).update(redaction_status="leaks_found", confidence_mean=0.3)
+    # Part 1 is verified at 90%, part 2 leaks at 30%: no single part leaks with confidence >= 85%.
+    assert (
+        alice_client.get("/search/", {"redaction_status": "leaks_found", "confidence_min": "85"}).context["listed"]
+        == []
+    )
+    assert alice_client.get("/search/", {"redaction_status": "leaks_found", "confidence_max": "40"}).context[
+        "listed"
+    ] == [two_parts.conversation]
+
+
+def test_it_buckets_utterance_ids_per_part_not_per_conversation(alice, two_parts):
+    """Parts are stored apart (a consult leg hours later): the search's id pre-filter must not cover every
+    utterance id written in between."""
+    from django.db import connection
+
+    from reviews.models import Utterance
+    from reviews.search import SearchFilters, service
+
+    # The later part's turns got ids far above the first part's, as a part stored a day later would.
+    for offset, utterance in enumerate(two_parts.later.utterances.order_by("index")):
+        Utterance.objects.filter(pk=utterance.pk).update(id=1_000_000 + offset)
+    prepared = service._prepare(user=alice, query="zebra", filters=SearchFilters())
+    with connection.cursor() as cursor:
+        cursor.execute(prepared.buckets_sql(), prepared.conversation_params)
+        buckets = {row[0] for row in cursor.fetchall()}
+    assert 1_000_000 >> service.SPAN_BUCKET_SHIFT in buckets
+    assert len(buckets) <= 4  # one or two per part; a span per conversation would give ~15,600
+
+
+def test_it_labels_the_new_states_in_the_listing_with_their_outcome(alice_client, q1, d1, build):
+    build.conversation("conv-403", queue=q1, division=d1, state="restricted", outcome="missing <b>view</b>")
+    body = alice_client.get("/search/").content.decode()
+    assert '<span class="state state-restricted" title="missing &lt;b&gt;view&lt;/b&gt;">Restricted</span>' in body
