@@ -4,6 +4,22 @@ Everything is derived from `seed` through `random.Random` instances seeded with 
 the same ids, words, timings and bytes on every machine (string seeds do not depend on PYTHONHASHSEED).
 Transcript words and large documents are expanded lazily from per-phrase seeds (see documents.py), so a
 dataset of thousands of conversations stays cheap to build.
+
+`generate_dataset(..., shape=DatasetShape(...))` reshapes the org's calls (several recording segments, consult
+legs, callbacks, archived recordings, ...; see shape.py). The shape draws only from its own random streams, so
+with no shape every id, timing and byte is what it always was.
+
+Ground truth per conversation (what a correct client must end up with):
+    .parts -> list[SimPart]          every transcript document Genesys serves for the call, in time order
+        .communication_id, .recording_id, .key (S3 object key), .phrase_indexes (phraseIndex values in the
+        document), .phrase_count, .leaks [{"kind", "phraseIndex"}], .media_type ("call"|"callback"),
+        .start_offset_ms (document startTime - conversationStartTime), .kind (same for every part of a call)
+    .recordings -> list[SimRecording(recording_id, media, file_state, session_id)]   in the API's list order
+    .recording_ids (all, list order), .audio_recording_ids (media == "audio" only)
+    .division_ids (every division the call touches), .media_type, .agent_user_ids (first agent first)
+    .transcript                      the customer leg's transcript (all its phrases, across its segments)
+A default conversation with a transcript has exactly one part: the customer leg, `recording_ids[0]`, every phrase.
+Expected stored utterances for a part = its `phrase_count` (one utterance per phrase).
 """
 
 from __future__ import annotations
@@ -15,6 +31,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .shape import DatasetShape
 
 MASK_TOKENS = (
     "card number",
@@ -39,6 +59,9 @@ LEAKY_SHARE = 0.12
 EMPTY_SHARE = 0.01
 NO_MARKERS_SHARE = 0.02
 OUTBOUND_SHARE = 0.2
+
+# The ASR session starts a moment after the conversation: a document's startTime is this far in.
+TRANSCRIPT_START_OFFSET_MS = 120
 
 # Measured mean serialized size of one filler phrase, used to size large documents; a marathon call.
 LARGE_PHRASE_BYTES = 1215
@@ -125,6 +148,51 @@ class SimTranscript:
         return bool(self.mask_counts)
 
 
+@dataclass(frozen=True)
+class SimRecording:
+    """One recording as the recordings API lists it; `file_state` is its state once the call has ended."""
+
+    recording_id: str
+    media: str  # "audio" | "screen"
+    file_state: str  # AVAILABLE | ARCHIVED | DELETED | ERROR | UPLOADING (turns AVAILABLE, see DatasetShape)
+    session_id: str  # the communication (leg) it recorded
+    media_subtype: str = "Trunk"
+    start_offset_ms: int = 0  # recorded span relative to conversation start
+    end_offset_ms: int | None = None  # None: until the conversation ends
+
+
+@dataclass(frozen=True)
+class SimPart:
+    """One transcript document Genesys serves: one recording segment of one communication."""
+
+    communication_id: str
+    recording_id: str
+    key: str  # the S3 object key the pre-signed URL points at
+    phrase_indexes: tuple[int, ...]  # phraseIndex values in this document (a consult leg numbers its own from 0)
+    phrase_count: int
+    leaks: list[dict]  # {"kind", "phraseIndex"} of the leaks inside this document
+    media_type: str  # "call" | "callback"
+    start_offset_ms: int  # document startTime - conversationStartTime
+    kind: str  # normal | large | empty | malformed | invalid_utf8; the same for every part of a conversation
+    transcript_id: str = ""
+    end_offset_ms: int = 0  # document startTime + duration - conversationStartTime
+    leg: str = "customer"  # "customer" (the conversation's transcript) | "consult" (the second agent's leg)
+
+
+@dataclass
+class SimConsult:
+    """A second agent (consult or transfer) on its own recorded voice leg, with its own transcript."""
+
+    user_id: str
+    queue_id: str
+    division_id: str
+    session_id: str
+    recording_id: str
+    join_ms: int  # offset of the consult agent's alert
+    end_ms: int  # offset where the consult leg ends
+    transcript: SimTranscript
+
+
 @dataclass
 class SimConversation:
     conversation_id: str
@@ -145,6 +213,52 @@ class SimConversation:
     dnis: str
     seed: str
     _wav_cache: bytes | None = field(default=None, repr=False, compare=False)
+    # Set by a DatasetShape (shape.py); the defaults are the plain recorded voice call.
+    consult: SimConsult | None = None
+    callback_session_id: str | None = None  # the customer's callback session (mediaType "callback")
+    agent_first: bool = False  # outbound: the agent's leg starts the call, the dialled party answers later
+    agent_purpose: str = "agent"  # analytics purpose of agent participants ("user" on direct/outbound calls)
+    recording_list: list[SimRecording] | None = field(default=None, repr=False)
+    part_list: list[SimPart] = field(default_factory=list, repr=False)
+
+    @property
+    def recordings(self) -> list[SimRecording]:
+        """Every recording in the recordings API's list order."""
+        if self.recording_list is not None:
+            return list(self.recording_list)
+        return [SimRecording(rid, "audio", "AVAILABLE", self.communication_ids[0]) for rid in self.recording_ids]
+
+    @property
+    def audio_recording_ids(self) -> list[str]:
+        return [r.recording_id for r in self.recordings if r.media == "audio"]
+
+    def recording(self, recording_id: str) -> SimRecording | None:
+        return next((r for r in self.recordings if r.recording_id == recording_id), None)
+
+    @property
+    def parts(self) -> list[SimPart]:
+        """Every transcript document Genesys serves for this conversation, in time order; empty when none."""
+        return list(self.part_list) if self.transcript is not None else []
+
+    @property
+    def division_ids(self) -> list[str]:
+        if self.consult is not None and self.consult.division_id != self.division_id:
+            return [self.division_id, self.consult.division_id]
+        return [self.division_id]
+
+    @property
+    def media_type(self) -> str:
+        """The STA mediaType of the call's transcripts: voice callbacks are "callback", not "call"."""
+        return "callback" if self.callback_session_id else "call"
+
+    @property
+    def agent_user_ids(self) -> list[str]:
+        return [self.user_id] + ([self.consult.user_id] if self.consult else [])
+
+    @property
+    def external_join_ms(self) -> int:
+        """Offset where the customer/external party's leg starts (later than 0 only for agent-first outbound)."""
+        return self.agent_join_ms if self.agent_first else 0
 
     @property
     def duration_ms(self) -> int:
@@ -186,6 +300,8 @@ class Dataset:
     users: list[dict]
     conversations: list[SimConversation]
     large_mb: float = 12
+    shape: DatasetShape | None = None
+    untranscribed_queue_id: str | None = None  # a queue with enableTranscription false (shape)
 
     def __post_init__(self) -> None:
         self._by_id = {c.conversation_id: c for c in self.conversations}
@@ -230,12 +346,16 @@ def generate_dataset(
     hostile_text: bool = False,
     live_until: datetime | None = None,
     live_share: float = 0.2,
+    shape: DatasetShape | None = None,
 ) -> Dataset:
     """Build a deterministic dataset of `conversations` recorded voice calls that start in [start, end).
 
     `live_until` (an extension for the demo) makes about `live_share` of the calls end between `end` and
-    `live_until`, so a running emulator keeps producing new conversations.
+    `live_until`, so a running emulator keeps producing new conversations. `shape` reshapes the calls into
+    one of the real-org variants (shape.py); None or `DatasetShape()` is the plain dataset.
     """
+    from .shape import apply_shape, attach_parts
+
     if end <= start:
         raise ValueError("end must be after start")
     if start.tzinfo is None or end.tzinfo is None:
@@ -253,8 +373,12 @@ def generate_dataset(
         if conv.transcript:
             conv.transcript.engine_id = engine_id
         convs.append(conv)
-    convs.sort(key=lambda c: (c.start, c.conversation_id))
-    return Dataset(seed, start, end, organization_id, divisions, queues, users, convs, large_mb)
+    dataset = Dataset(seed, start, end, organization_id, divisions, queues, users, convs, large_mb, shape)
+    if shape is not None:
+        apply_shape(dataset, shape, program_id, engine_id)
+    attach_parts(dataset)
+    dataset.conversations.sort(key=lambda c: (c.start, c.conversation_id))
+    return dataset
 
 
 # ---------------------------------------------------------------------------------------------- directory

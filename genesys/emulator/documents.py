@@ -2,6 +2,11 @@
 
 Large documents are never held in memory: `iter_document` yields one phrase at a time and `BlobStore`
 spools them to a temp file once, computing size and MD5 on the way, then serves byte ranges from disk.
+
+`iter_document(dataset, conv)` is the customer leg's whole transcript (what a default conversation serves);
+`iter_part_document(dataset, conv, part)` is one `SimPart`: a recording segment's phrases only, or a consult
+leg's own transcript. For a conversation with a single customer part the two are byte-identical.
+Under the `gzip_transcripts` behaviour `BlobStore` stores the gzip of those bytes (what "S3" then serves).
 """
 
 from __future__ import annotations
@@ -14,14 +19,25 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .data import Dataset, SimConversation, SimPhrase, SimTranscript, all_phrases, epoch_ms
+from .data import (
+    TRANSCRIPT_START_OFFSET_MS,
+    Dataset,
+    SimConversation,
+    SimPart,
+    SimPhrase,
+    SimTranscript,
+    all_phrases,
+    epoch_ms,
+)
 
 CHUNK_SIZE = 64 * 1024
 _BAD_UTF8_SENTINEL = "@@INVALID_UTF8@@"
-_TRANSCRIPT_START_OFFSET_MS = 120  # the ASR session starts a moment after the conversation
+_TRANSCRIPT_START_OFFSET_MS = TRANSCRIPT_START_OFFSET_MS
+_GZIP_WBITS = 31  # zlib's gzip container: no file name and mtime 0, so the bytes are deterministic
 
 # Topic spotting: a topic fires on the first phrase containing its phrase.
 TOPICS = (
@@ -46,28 +62,52 @@ def iter_document(dataset: Dataset, conv: SimConversation) -> Iterator[bytes]:
     transcript = conv.transcript
     if transcript is None:
         raise ValueError(f"conversation {conv.conversation_id} has no transcript")
+    yield from _corrupted_if_asked(_iter_valid(dataset, conv, transcript), transcript)
+
+
+def iter_part_document(dataset: Dataset, conv: SimConversation, part: SimPart) -> Iterator[bytes]:
+    """Yield the document of one part (segment or consult leg); a lone customer part is `iter_document`."""
+    if is_whole_transcript(conv, part):
+        yield from iter_document(dataset, conv)
+        return
+    transcript = conv.transcript if part.leg == "customer" else conv.consult.transcript
+    if transcript is None:
+        raise ValueError(f"conversation {conv.conversation_id} has no transcript")
+    yield from _corrupted_if_asked(_iter_valid(dataset, conv, transcript, part), transcript)
+
+
+def is_whole_transcript(conv: SimConversation, part: SimPart) -> bool:
+    """The part is the customer leg's only one: its document is the conversation's whole transcript."""
+    return part.leg == "customer" and sum(p.leg == "customer" for p in conv.parts) == 1
+
+
+def _corrupted_if_asked(chunks: Iterator[bytes], transcript: SimTranscript) -> Iterator[bytes]:
     if transcript.kind in ("malformed", "invalid_utf8"):
         # Small by construction: corrupt a fully built copy.
-        yield _corrupt(b"".join(_iter_valid(dataset, conv, transcript)), transcript)
+        yield _corrupt(b"".join(chunks), transcript)
         return
-    yield from _iter_valid(dataset, conv, transcript)
+    yield from chunks
 
 
-def _iter_valid(dataset: Dataset, conv: SimConversation, transcript: SimTranscript) -> Iterator[bytes]:
+def _iter_valid(
+    dataset: Dataset, conv: SimConversation, transcript: SimTranscript, part: SimPart | None = None
+) -> Iterator[bytes]:
     start_ms = epoch_ms(conv.start)
-    transcript_start = start_ms + _TRANSCRIPT_START_OFFSET_MS
-    duration = {"milliseconds": conv.duration_ms - _TRANSCRIPT_START_OFFSET_MS}
+    offset_ms = part.start_offset_ms if part else _TRANSCRIPT_START_OFFSET_MS
+    end_offset_ms = part.end_offset_ms if part else conv.duration_ms
+    transcript_start = start_ms + offset_ms
+    duration = {"milliseconds": end_offset_ms - offset_ms}
     header = {
         "organizationId": dataset.organization_id,
         "conversationId": conv.conversation_id,
         "communicationId": transcript.communication_id,
-        "mediaType": "call",
+        "mediaType": conv.media_type,
         "conversationStartTime": start_ms,
         "startTime": transcript_start,
         "duration": duration,
     }
     transcript_header = {
-        "transcriptId": transcript.transcript_id,
+        "transcriptId": part.transcript_id if part else transcript.transcript_id,
         "language": "en-US",
         "programId": transcript.program_id,
         "engineId": transcript.engine_id,
@@ -76,15 +116,25 @@ def _iter_valid(dataset: Dataset, conv: SimConversation, transcript: SimTranscri
     }
     yield (_json(header)[:-1] + ',"transcripts":[' + _json(transcript_header)[:-1] + ',"phrases":[').encode()
     buffer: list[str] = []
-    for phrase in all_phrases(transcript):
-        buffer.append(_json(phrase_json(transcript, phrase, start_ms)))
+    emitted = 0
+    for phrase in _document_phrases(transcript, part):
+        buffer.append(_json(phrase_json(transcript, phrase, start_ms, offset_ms)))
         if len(buffer) >= 32:
-            yield _join_phrases(buffer, first=phrase.index < 32)
+            yield _join_phrases(buffer, first=emitted == 0)
+            emitted += len(buffer)
             buffer = []
     if buffer:
-        yield _join_phrases(buffer, first=transcript.phrase_count <= len(buffer))
-    analytics = analytics_json(transcript, start_ms)
+        yield _join_phrases(buffer, first=emitted == 0)
+    analytics = analytics_json(transcript, start_ms, _document_phrases(transcript, part))
     yield ('],"analytics":' + _json(analytics) + '}],"participants":' + _json(participants_json(conv)) + "}").encode()
+
+
+def _document_phrases(transcript: SimTranscript, part: SimPart | None) -> Iterator[SimPhrase]:
+    if part is None:
+        yield from all_phrases(transcript)
+        return
+    wanted = set(part.phrase_indexes)
+    yield from (phrase for phrase in all_phrases(transcript) if phrase.index in wanted)
 
 
 def _join_phrases(items: list[str], *, first: bool) -> bytes:
@@ -97,7 +147,13 @@ def _corrupt(document: bytes, transcript: SimTranscript) -> bytes:
     return document.replace(_BAD_UTF8_SENTINEL.encode(), b"caf\xe9", 1)  # latin-1 bytes, invalid UTF-8
 
 
-def phrase_json(transcript: SimTranscript, phrase: SimPhrase, conversation_start_ms: int) -> dict:
+def phrase_json(
+    transcript: SimTranscript,
+    phrase: SimPhrase,
+    conversation_start_ms: int,
+    document_offset_ms: int = _TRANSCRIPT_START_OFFSET_MS,
+) -> dict:
+    """One phrase; `offset` fields are relative to the document's startTime (conversation start + offset)."""
     rng = random.Random(f"{transcript.seed}:words:{phrase.index}")
     tokens = phrase.tokens
     decorated = phrase.decorated
@@ -112,7 +168,7 @@ def phrase_json(transcript: SimTranscript, phrase: SimPhrase, conversation_start
             {
                 "word": token,
                 "confidence": _word_confidence(rng),
-                "offset": {"milliseconds": cursor - _TRANSCRIPT_START_OFFSET_MS},
+                "offset": {"milliseconds": cursor - document_offset_ms},
                 "startTimeMs": conversation_start_ms + cursor,
                 "duration": {"milliseconds": length},
             }
@@ -126,7 +182,7 @@ def phrase_json(transcript: SimTranscript, phrase: SimPhrase, conversation_start
         "decoratedText": decorated,
         "stability": rng.choice((1.0, 1.0, 1.0, 0.98, 0.95, 0.9, 0.82)),
         "confidence": confidence,
-        "offset": {"milliseconds": phrase.offset_ms - _TRANSCRIPT_START_OFFSET_MS},
+        "offset": {"milliseconds": phrase.offset_ms - document_offset_ms},
         "startTimeMs": conversation_start_ms + phrase.offset_ms,
         "duration": {"milliseconds": phrase.duration_ms},
         "words": words,
@@ -142,9 +198,12 @@ def _word_confidence(rng: random.Random) -> float:
     return round(0.35 + 0.64 * rng.betavariate(6, 1.3), 3)
 
 
-def analytics_json(transcript: SimTranscript, conversation_start_ms: int) -> dict:
+def analytics_json(
+    transcript: SimTranscript, conversation_start_ms: int, phrases: Iterable[SimPhrase] | None = None
+) -> dict:
+    """Sentiment and topic events of `phrases` (default: every phrase of the transcript)."""
     sentiment, topics, seen_topics = [], [], set()
-    for phrase in all_phrases(transcript):
+    for phrase in all_phrases(transcript) if phrases is None else phrases:
         text = phrase.text
         if phrase.sentiment is not None:
             sentiment.append(
@@ -180,27 +239,38 @@ def participants_json(conv: SimConversation) -> list[dict]:
         participants.append(
             {"participantPurpose": "ivr", "startTimeMs": start_ms, "endTimeMs": start_ms + conv.agent_join_ms}
         )
-    participants.append(
-        {
-            "participantPurpose": conv.customer_purpose,
-            "initialDirection": conv.direction,
-            "ani": conv.customer_ani,
-            "dnis": conv.dnis,
-            "startTimeMs": start_ms,
-            "endTimeMs": end_ms,
-        }
-    )
-    participants.append(
-        {
-            "participantPurpose": "agent",
-            "userId": conv.user_id,
-            "queueId": conv.queue_id,
-            "divisionId": conv.division_id,
-            "initialDirection": conv.direction,
-            "startTimeMs": start_ms + conv.agent_join_ms,
-            "endTimeMs": end_ms,
-        }
-    )
+    customer = {
+        "participantPurpose": conv.customer_purpose,
+        "initialDirection": conv.direction,
+        "ani": conv.customer_ani,
+        "dnis": conv.dnis,
+        "startTimeMs": start_ms + conv.external_join_ms,
+        "endTimeMs": end_ms,
+    }
+    agent = {
+        "participantPurpose": "agent",
+        "userId": conv.user_id,
+        "queueId": conv.queue_id,
+        "divisionId": conv.division_id,
+        "initialDirection": conv.direction,
+        "startTimeMs": start_ms + (0 if conv.agent_first else conv.agent_join_ms),
+        "endTimeMs": end_ms,
+    }
+    # An agent-placed call starts with the agent dialling; the external party joins when they answer.
+    participants += [agent, customer] if conv.agent_first else [customer, agent]
+    if conv.consult is not None:
+        consult = conv.consult
+        participants.append(
+            {
+                "participantPurpose": "agent",
+                "userId": consult.user_id,
+                "queueId": consult.queue_id,
+                "divisionId": consult.division_id,
+                "initialDirection": conv.direction,
+                "startTimeMs": start_ms + consult.join_ms,
+                "endTimeMs": start_ms + consult.end_ms,
+            }
+        )
     return participants
 
 
@@ -216,6 +286,7 @@ class Blob:
     content_type: str
     data: bytes | None = None
     path: str | None = None
+    content_encoding: str | None = None  # "gzip": the stored bytes are compressed (S3 serves them as they are)
 
     def iter_range(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Bytes [start, end] inclusive, in chunks; never reads the whole object."""
@@ -253,8 +324,19 @@ class BlobStore:
     def transcript(self, conv: SimConversation) -> Blob:
         return self._get(f"transcript:{conv.conversation_id}", lambda: self._build_transcript(conv))
 
+    def part(self, conv: SimConversation, part: SimPart, *, gzip: bool = False) -> Blob:
+        """The S3 object of one transcript part; `gzip` stores it compressed with Content-Encoding gzip."""
+        if not gzip and is_whole_transcript(conv, part):
+            return self.transcript(conv)  # the default document: one blob, whichever way it is asked for
+        return self._get(f"part:{part.key}" + (":gzip" if gzip else ""), lambda: self._build_part(conv, part, gzip))
+
     def recording(self, conv: SimConversation) -> Blob:
         return self._get(f"recording:{conv.conversation_id}", lambda: blob_from_bytes(conv.wav_bytes(), "audio/wav"))
+
+    def screen(self, conv: SimConversation, recording_id: str) -> Blob:
+        return self._get(
+            f"screen:{recording_id}", lambda: blob_from_bytes(screen_webm_bytes(recording_id), "video/webm")
+        )
 
     def _get(self, key: str, build) -> Blob:
         with self._guard:
@@ -270,6 +352,31 @@ class BlobStore:
                     self._blobs[key] = blob
             return blob
 
+    def _build_part(self, conv: SimConversation, part: SimPart, gzip: bool) -> Blob:
+        chunks = iter_part_document(self._dataset, conv, part)
+        if gzip:
+            chunks = _gzipped(chunks)
+        encoding = "gzip" if gzip else None
+        if part.kind != "large":
+            data = b"".join(chunks)
+            return Blob(
+                len(data), hashlib.md5(data).hexdigest(), "application/json", data=data, content_encoding=encoding
+            )
+        name = f"{re.sub(r'[^0-9a-f-]', '', conv.conversation_id)}-{re.sub(r'[^0-9a-f-]', '', part.recording_id)}"
+        return self._spool(chunks, name + (".json.gz" if gzip else ".json"), encoding)
+
+    def _spool(self, chunks: Iterator[bytes], name: str, encoding: str | None) -> Blob:
+        os.makedirs(self._directory, exist_ok=True)
+        path = os.path.join(self._directory, name)
+        digest, size = hashlib.md5(), 0
+        with open(path + ".part", "wb") as fp:
+            for chunk in chunks:
+                fp.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        os.replace(path + ".part", path)
+        return Blob(size, digest.hexdigest(), "application/json", path=path, content_encoding=encoding)
+
     def _build_transcript(self, conv: SimConversation) -> Blob:
         chunks = iter_document(self._dataset, conv)
         if conv.transcript.kind != "large":
@@ -284,3 +391,26 @@ class BlobStore:
                 size += len(chunk)
         os.replace(path + ".part", path)
         return Blob(size, digest.hexdigest(), "application/json", path=path)
+
+
+def part_object_key(conv: SimConversation, part: SimPart) -> str:
+    """The emulator's internal object key (blobs, fault decisions); the default part keeps the historic key."""
+    if part.leg == "customer" and part.key.endswith(f"/{conv.communication_ids[0]}-transcripts"):
+        return f"transcript:{conv.conversation_id}"
+    return f"transcript:{conv.conversation_id}:{part.recording_id}"
+
+
+def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+    for chunk in chunks:
+        out = compressor.compress(chunk)
+        if out:
+            yield out
+    yield compressor.flush()
+
+
+def screen_webm_bytes(recording_id: str) -> bytes:
+    """A small deterministic stand-in for a WebM screen recording: the EBML magic, a DocType, filler."""
+    rng = random.Random(f"screen:{recording_id}")
+    header = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm"
+    return header + bytes(rng.getrandbits(8) for _ in range(4096))

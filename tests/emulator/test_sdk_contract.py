@@ -87,3 +87,62 @@ def test_it_looks_up_queues_and_users_through_the_sdk(api_client, dataset):
     assert {q.name for q in queues.entities} == {q["name"] for q in dataset.queues[:2]}
     users = sdk.UsersApi(api_client).get_users(id=[u["id"] for u in dataset.users[:2]])
     assert {u.name for u in users.entities} == {u["name"] for u in dataset.users[:2]}
+
+
+def test_it_deserializes_reshaped_conversations_and_the_variant_endpoints():
+    """Consult legs, callbacks, agent-first calls, screen and archived recordings, restores and settings."""
+    from datetime import UTC, datetime, timedelta
+
+    from genesys.emulator import DatasetShape, OrgBehaviour, generate_dataset
+    from tests.emulator.support import VARIANT_END, VARIANT_START, make_emulator, variant_clock
+
+    shape = DatasetShape(
+        consult_share=0.2,
+        callback_share=0.2,
+        multi_segment_share=0.2,
+        outbound_agent_first=True,
+        agent_purpose="user",
+        archived_share=1.0,
+        screen_recording_share=0.3,
+        untranscribed_queue=True,
+    )
+    dataset = generate_dataset(21, 40, VARIANT_START, VARIANT_END, shape=shape)
+    emulator = make_emulator(dataset, variant_clock(), behaviour=OrgBehaviour(restore=True))
+    with emulator.serve() as base_url:
+        client = sdk.api_client.ApiClient(base_url).get_client_credentials_token(CLIENT_ID, CLIENT_SECRET)
+        body = sdk.ConversationQuery()
+        body.interval = f"{VARIANT_START.isoformat()}/{VARIANT_END.isoformat()}"
+        body.paging = sdk.PagingSpec()
+        body.paging.page_size, body.paging.page_number = 100, 1
+        found = sdk.AnalyticsApi(client).post_analytics_conversations_details_query(body).conversations
+        purposes = {p.purpose for c in found for p in c.participants}
+        media = {s.media_type for c in found for p in c.participants for s in p.sessions}
+        segment_types = {g.segment_type for c in found for p in c.participants for s in p.sessions for g in s.segments}
+        assert "user" in purposes and "agent" not in purposes and media == {"voice", "callback"}
+        assert "outdated_sdk_version" not in purposes | media | segment_types
+        assert max(len(c.division_ids) for c in found) == 2
+
+        multi = next(
+            c
+            for c in dataset.conversations
+            if len([p for p in c.parts if p.leg == "customer"]) > 1 and not c.transcript.delayed
+        )
+        urls = sdk.SpeechTextAnalyticsApi(client).get_speechandtextanalytics_conversation_communication_transcripturls(
+            multi.conversation_id, multi.communication_ids[0]
+        )
+        assert [u.recording.id for u in urls.urls] == [p.recording_id for p in multi.parts if p.leg == "customer"]
+
+        recordings = sdk.RecordingApi(client)
+        screened = next(c for c in dataset.conversations if c.recordings[0].media == "screen" and c.transcript is None)
+        listed = recordings.get_conversation_recordings(screened.conversation_id, max_wait_ms=60_000, format_id="WAV")
+        assert [(r.media, r.file_state) for r in listed] == [("screen", "AVAILABLE"), ("audio", "ARCHIVED")]
+        assert listed[1].media_uris is None and listed[1].archive_date is not None
+        update = sdk.Recording()
+        update.archive_date = datetime.now(UTC).replace(year=2030) + timedelta(days=1)
+        restoring = recordings.put_conversation_recording(screened.conversation_id, listed[1].id, update)
+        assert restoring.file_state == "RESTORING"
+
+        settings = sdk.RoutingApi(client).get_routing_settings_transcription()
+        assert settings.transcription == "EnabledQueueFlow" and settings.content_search_enabled is True
+        queues = sdk.RoutingApi(client).get_routing_queues(page_size=100).entities
+        assert {q.id for q in queues if q.enable_transcription is False} == {dataset.untranscribed_queue_id}

@@ -145,12 +145,19 @@ def test_it_hides_conversations_that_have_not_ended_by_the_clock(dataset, clock)
 
 @pytest.mark.parametrize(
     ("interval", "code"),
-    [("yesterday/today", "invalid.date"), ("2026-05-01T00:00:00Z/2026-05-09T00:00:01Z", "bad.request")],
+    [("yesterday/today", "invalid.date"), ("2026-05-02T00:00:00Z/2026-05-01T00:00:00Z", "bad.request")],
 )
 def test_it_rejects_bad_intervals_with_an_error_body(api, interval, code):
     body = details_body()
     body["interval"] = interval
     assert_error_body(api.post(api.base_url + QUERY, json=body), 400, code)
+
+
+def test_it_accepts_intervals_longer_than_seven_days_because_no_maximum_is_documented(api, dataset):
+    body = details_body()
+    body["interval"] = "2026-04-01T00:00:00Z/2026-05-31T00:00:00Z"
+    response = api.post(api.base_url + QUERY, json=body)
+    assert response.status_code == 200 and response.json()["totalHits"] == len(dataset.conversations)
 
 
 def test_it_rejects_page_sizes_over_100(api):

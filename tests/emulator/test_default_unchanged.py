@@ -1,0 +1,209 @@
+"""With no shape and no behaviour, the dataset, its documents and the HTTP answers are what they were before
+variants existed: these digests were computed from the emulator before variants.py was added."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+
+from genesys.clock import FakeClock
+from genesys.emulator import DatasetShape, generate_dataset
+from genesys.emulator.documents import iter_document
+from genesys.emulator.resources import (
+    analytics_conversation,
+    queue_json,
+    recording_json,
+    recording_metadata_json,
+    user_json,
+)
+from tests.emulator.support import END, START, api_session, make_emulator
+
+# Computed from the emulator as it was before dataset shapes and org behaviours existed (commit de828e8).
+PINNED = {
+    "conftest": {
+        "truth": "ee107ea5be1d139885b16773f24b1ed25e88067f19dca1240c32c56dc1e538e5",
+        "documents": "48fe69a42600ec199450ca86b874743a8191273b30569420a382e0420d5d1b10",
+        "resources_mid": "4b4eaa9b68251a967cda766f24d9b19912e7392ac5b3c3f32f208db4d1062ead",
+        "resources_after": "983c90fc734ce02b6afda004c148455840a4fe471fb8d1e589508a78184fb5ce",
+    },
+    "big": {
+        "truth": "8986c2e9193f6c31cd953536e09ae57208a874c9b648b31410c20e078dcfd456",
+        "documents": "ae044c5c683c5abcddff425449ac35b966a449273006a702d2227be0ac306bc4",
+        "resources_mid": "97d9cbc5f5ed823119b2975e1e5d2a98ae7e8ff17b1aa84c2b18fcac27428a24",
+        "resources_after": "9e46e4b96d658659108d74fe6467dcde6eb8c5ae24e9e3e1ec4cb31d3ea8af1c",
+    },
+    "live": {
+        "truth": "f31e350efbd09231fc3c073e95d1cbb515020fa7fe5fd227b7ac48689a673911",
+        "documents": "95189376439febcc878fa746e6da456cc8d1d5e01dc3c1e5419817efba2292e2",
+        "resources_mid": "94e7cff9ad45ec4376b6962d10959bf0aa753b35bf5f35bb11d021dcc95020ce",
+        "resources_after": "4c74d98c95fa406c470b45a6aaa04907119a136d4a64ec78504106bd8007a0c2",
+    },
+}
+PINNED_HTTP = "57b7c968f3de59ea6148ac68f7a7c5811b250da86e80c9982c0e5cc6990aff16"
+PINNED_LARGE_DOCUMENT = "d38e7291cb192d44fca436be2612789fb19ada628b8a3fac67985dc34d55673b"
+PINNED_WAV = (
+    "fc0f40ea-7048-4de0-9c5f-a9e5ddbb1068",
+    "9e0c469169d77dc7be543cea6adb99251d716e4931ca1ebb867a734080df79ac",
+)
+
+
+def _sha(value) -> str:
+    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def ground_truth_digest(dataset) -> str:
+    rows = []
+    for c in dataset.conversations:
+        t = c.transcript
+        transcript = None
+        if t is not None:
+            transcript = [t.transcript_id, t.communication_id, t.kind, t.ready_delay_s, t.delayed, t.phrase_count]
+            transcript += [t.leaks, t.mask_counts, t.seed, t.hostile, t.program_id, t.engine_id, len(t.phrases)]
+        rows.append(
+            [c.conversation_id, c.start.isoformat(), c.end.isoformat(), c.queue_id, c.user_id, c.division_id]
+            + [c.direction, c.communication_ids, c.recording_ids, c.ivr_session_id, c.acd_session_id]
+            + [c.agent_join_ms, c.ivr_end_ms, c.customer_ani, c.dnis, c.seed, transcript]
+        )
+    return _sha([dataset.organization_id, dataset.divisions, dataset.queues, dataset.users, rows, dataset.summary()])
+
+
+def documents_digest(dataset) -> str:
+    digest = hashlib.sha256()
+    for conv in dataset.conversations:
+        if conv.transcript and conv.transcript.kind != "large":
+            digest.update(b"".join(iter_document(dataset, conv)))
+    return digest.hexdigest()
+
+
+def resources_digest(dataset, now) -> str:
+    digest = hashlib.sha256()
+    for conv in dataset.conversations:
+        digest.update(json.dumps(analytics_conversation(dataset, conv, now)).encode())
+        for rid in conv.recording_ids:
+            digest.update(json.dumps(recording_json(dataset, conv, rid, "URI", 1234)).encode())
+            digest.update(json.dumps(recording_metadata_json(dataset, conv, rid)).encode())
+    for queue in dataset.queues:
+        digest.update(json.dumps(queue_json(dataset, queue)).encode())
+    for user in dataset.users:
+        digest.update(json.dumps(user_json(dataset, user)).encode())
+    return digest.hexdigest()
+
+
+SEARCH = "/api/v2/speechandtextanalytics/transcripts/search"
+QUERY = "/api/v2/analytics/conversations/details/query"
+
+
+def _normalised(response, base_url: str, job_ids: list[str]) -> list:
+    """Status, the deterministic headers and the body with the random parts (port, correlation, job ids) removed."""
+    text = response.content
+    if "ININ-Correlation-Id" in response.headers and text:  # API JSON; S3 bodies are hashed as bytes
+        body = response.json()
+        if isinstance(body, dict):
+            body.pop("contextId", None)
+        text = json.dumps(body, sort_keys=True).encode()
+    text = text.replace(base_url.encode(), b"BASE")
+    for index, job_id in enumerate(job_ids):
+        text = text.replace(job_id.encode(), f"JOB{index}".encode())
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    kept = [headers.get(h) for h in ("content-type", "etag", "content-length", "last-modified")]
+    kept += [headers.get(h) for h in ("inin-ratelimit-count", "inin-ratelimit-allowed", "inin-ratelimit-reset")]
+    return [response.status_code, kept, _sha(text)]
+
+
+def http_transcript(dataset, **emulator_kwargs) -> list:
+    """A fixed conversation with the emulator over HTTP, every answer normalised."""
+    clock = FakeClock((END + timedelta(hours=2)).timestamp())
+    emulator = make_emulator(dataset, clock, **emulator_kwargs)
+    answers: list = []
+    job_ids: list[str] = []
+    with emulator.serve() as base_url:
+        api = api_session(base_url)
+
+        def record(response):
+            answers.append(_normalised(response, base_url, job_ids))
+            return response
+
+        interval = f"{START.isoformat()}/{END.isoformat()}"
+        for page in (1, 2, 3):
+            record(
+                api.post(base_url + QUERY, json={"interval": interval, "paging": {"pageSize": 25, "pageNumber": page}})
+            )
+        ordered = {"interval": interval, "order": "desc", "orderBy": "conversationEnd", "paging": {"pageSize": 50}}
+        record(api.post(base_url + QUERY, json=ordered))
+        record(api.post(base_url + QUERY, json={"interval": interval, "order": "desc"}))
+        date_range = {
+            "type": "DATE_RANGE",
+            "fields": ["conversationStartTime"],
+            "startValue": START.isoformat(),
+            "endValue": END.isoformat(),
+        }
+        ready = [c for c in dataset.conversations if c.transcript and emulator.transcript_ready_at(c) <= clock.time()]
+        searches = [
+            [date_range],
+            [date_range, {"type": "EXACT", "fields": ["mediaType"], "value": "call"}],
+            [date_range, {"type": "EXACT", "fields": ["mediaType"], "values": ["callback"]}],
+            [date_range, {"type": "EXACT", "fields": ["language"], "value": "en-US"}],
+            [{"type": "EXACT", "fields": ["conversationId"], "values": [ready[0].conversation_id]}],
+        ]
+        for criteria in searches:
+            record(api.post(base_url + SEARCH, json={"types": ["transcripts"], "pageSize": 100, "query": criteria}))
+        for conv in ready[:3]:
+            sta = f"{base_url}/api/v2/speechandtextanalytics/conversations/{conv.conversation_id}/communications"
+            url = record(api.get(f"{sta}/{conv.communication_ids[0]}/transcripturl")).json()["url"]
+            record(requests.get(url, timeout=5))
+            record(requests.get(url, headers={"Range": "bytes=5-50"}, timeout=5))
+            record(api.get(f"{sta}/{conv.communication_ids[0]}/transcripturls"))
+            record(api.get(f"{sta}/{conv.communication_ids[1]}/transcripturl"))
+            recordings = f"{base_url}/api/v2/conversations/{conv.conversation_id}/recordings"
+            record(api.get(recordings, params={"formatId": "WAV", "maxWaitMs": 0}))
+            record(api.get(recordings, params={"formatId": "WAV", "maxWaitMs": 10_000}))
+            record(api.get(f"{recordings}/{conv.recording_ids[0]}", params={"formatId": "WAV"}))
+            record(api.get(f"{base_url}/api/v2/conversations/{conv.conversation_id}/recordingmetadata"))
+        never = next(c for c in dataset.conversations if c.transcript is None)
+        items = [{"conversationId": c.conversation_id} for c in [*ready[:3], never]]
+        job = api.post(f"{base_url}/api/v2/recording/batchrequests", json={"batchDownloadRequestList": items})
+        job_ids.append(job.json()["id"])
+        record(job)
+        clock.advance(5)
+        record(api.get(f"{base_url}/api/v2/recording/batchrequests/{job_ids[0]}"))
+        record(api.get(f"{base_url}/api/v2/routing/queues", params={"pageSize": 100}))
+        record(api.get(f"{base_url}/api/v2/users", params={"pageSize": 100}))
+        record(api.get(f"{base_url}/api/v2/nothing-here"))
+    return answers
+
+
+def datasets(**shape) -> dict:
+    return {
+        "conftest": generate_dataset(11, 60, START, END, large=1, large_mb=3, malformed=2, **shape),
+        "big": generate_dataset(5, 200, START, END, malformed=2, hostile_text=True, **shape),
+        "live": generate_dataset(3, 100, START, END, live_until=END + timedelta(minutes=30), **shape),
+    }
+
+
+@pytest.mark.parametrize("shape", [{}, {"shape": DatasetShape()}], ids=["no-shape", "default-shape"])
+def test_it_keeps_default_datasets_documents_and_resources_byte_identical(shape):
+    built = datasets(**shape)
+    for name, dataset in built.items():
+        digests = {
+            "truth": ground_truth_digest(dataset),
+            "documents": documents_digest(dataset),
+            "resources_mid": resources_digest(dataset, START + timedelta(hours=3)),
+            "resources_after": resources_digest(dataset, END + timedelta(hours=2)),
+        }
+        assert digests == PINNED[name], name
+
+
+def test_it_keeps_the_large_document_and_the_audio_byte_identical(dataset):
+    large = next(c for c in dataset.conversations if c.transcript and c.transcript.kind == "large")
+    assert _sha(b"".join(iter_document(dataset, large))) == PINNED_LARGE_DOCUMENT
+    conversation_id, wav_digest = PINNED_WAV
+    assert _sha(dataset.conversation(conversation_id).wav_bytes()) == wav_digest
+
+
+def test_it_answers_the_same_http_conversation_byte_for_byte(dataset):
+    assert _sha(http_transcript(dataset)) == PINNED_HTTP
