@@ -6,6 +6,10 @@ import pytest
 import responses
 from django.core.management import CommandError, call_command
 
+# build_client() gives the client the cross-process token cache (reviews/token_cache.py), so every
+# command touches the database.
+pytestmark = pytest.mark.django_db
+
 API = "https://api.check.test"
 LOGIN = "https://login.check.test"
 SECRET = "check-secret-do-not-print"
@@ -193,3 +197,87 @@ def test_it_probes_the_directory_with_the_queue_and_agent_it_found():
     assert error is None, output
     assert sent["/api/v2/routing/queues"]["id"] == ["queue-1"]
     assert sent["/api/v2/users"]["id"] == ["user-1"]
+
+
+def add_conversations(**per_state) -> None:
+    from datetime import UTC, datetime
+
+    from reviews.models import Conversation
+
+    started = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    for state, outcomes in per_state.items():
+        for index, outcome in enumerate(outcomes):
+            Conversation.objects.create(genesys_id=f"{state}-{index}", state=state, started_at=started, outcome=outcome)
+
+
+DIVISION_DENIAL = (
+    "Genesys denied access (HTTP 403 missing.division.permissions): missing recording:recording:view in division "
+    "Collections; grant it to the OAuth client's role, then retry the conversation"
+)
+
+
+def test_it_shows_what_the_pipeline_has_met_from_the_database():
+    from datetime import UTC, datetime
+
+    from genesys.errors import ServerError
+    from reviews.pipeline import org
+
+    add_conversations(
+        stored=["", ""],
+        awaiting_transcript=[""],
+        restricted=[
+            DIVISION_DENIAL,
+            DIVISION_DENIAL,
+            "Genesys denied access (HTTP 403 not.authorized): missing a permission Genesys did not name; grant it",
+        ],
+    )
+    org.record_search_failure(
+        now=datetime.now(UTC), error=ServerError("sta.transcripts.search: HTTP 503: Genesys server error", status=503)
+    )
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps)
+        output, error = run_check()
+
+    assert error is None, output
+    lines = output.splitlines()
+    conversations = next(line for line in lines if line.startswith("conversations"))
+    assert " 6 " in conversations and "stored 2" in conversations and "restricted 3" in conversations
+    restricted = lines.index(next(line for line in lines if line.startswith("restricted ")))
+    assert lines[restricted].split()[1] == "3"
+    assert lines[restricted + 1].strip() == f"2 x {DIVISION_DENIAL}"  # most frequent outcome first
+    assert lines[restricted + 2].strip().startswith("1 x Genesys denied access (HTTP 403 not.authorized)")
+    health = next(line for line in lines if line.startswith("search health"))
+    assert "failing" in health and "1 failure(s) in a row" in health
+    assert "ServerError: sta.transcripts.search: HTTP 503" in output
+    assert "probed directly until" in output
+
+
+def test_it_prints_the_plain_check_as_json():
+    import json
+
+    add_conversations(restricted=[DIVISION_DENIAL])
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps)
+        out = StringIO()
+        call_command("genesys_check", "--json", stdout=out)
+
+    document = json.loads(out.getvalue())
+    assert document["ok"] is True and "deep" not in document
+    assert [check["outcome"] for check in document["checks"]].count("PASS") == 8
+    assert document["database"]["restricted"] == {
+        "count": 1,
+        "top_outcomes": [{"outcome": DIVISION_DENIAL, "count": 1}],
+    }
+    assert document["database"]["search_health"]["ok_at"] is None
+
+
+def test_it_prints_json_and_still_exits_non_zero_when_a_required_check_fails():
+    import json
+
+    with responses.RequestsMock() as rsps:
+        add_permitted_endpoints(rsps, metadata_status=403)
+        out = StringIO()
+        with pytest.raises(CommandError, match="recording metadata"):
+            call_command("genesys_check", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())["ok"] is False

@@ -98,3 +98,109 @@ def test_it_fails_clearly_on_permission_errors(monkeypatch):
 def test_it_rejects_bad_windows(since, until, message):
     with pytest.raises(CommandError, match=message):
         call_command("genesys_sync", "--since", since, "--until", until)
+
+
+# ---------------------------------------------------------------------------------------------- what a user sees
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def sync_with(world, monkeypatch, *extra: str, stderr=None) -> str:
+    monkeypatch.setattr("reviews.management.commands.genesys_sync.build_client", lambda **_: world.client)
+    out = io.StringIO()
+    call_command(
+        "genesys_sync",
+        "--since",
+        WINDOW_START.isoformat(),
+        "--until",
+        WINDOW_END.isoformat(),
+        "--max-wait",
+        "36000",
+        *extra,
+        stdout=out,
+        stderr=stderr if stderr is not None else io.StringIO(),
+    )
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_it_draws_a_progress_bar_with_states_on_a_terminal(monkeypatch):
+    terminal = FakeTerminal()
+    with running_world(conversations=12, large=0, malformed=0) as world:
+        sync_with(world, monkeypatch, stderr=terminal)
+
+    drawn = terminal.getvalue()
+    assert "\r" in drawn  # redrawn in place
+    assert "final" in drawn and "12/12" in drawn
+    last = drawn.rstrip("\n").split("\r")[-1]
+    stored = Conversation.objects.filter(state="stored").count()
+    assert f"stored {stored}" in last  # per-state counts on the bar
+    assert "<" in last  # tqdm's elapsed<remaining (the ETA)
+
+
+@pytest.mark.django_db
+def test_it_draws_nothing_when_stderr_is_not_a_terminal(monkeypatch):
+    stderr = io.StringIO()
+    with running_world(conversations=6, large=0, malformed=0) as world:
+        sync_with(world, monkeypatch, stderr=stderr)
+
+    assert stderr.getvalue() == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("verbosity", "shown"), [("1", False), ("2", True)])
+def test_it_shows_per_conversation_log_lines_only_from_verbosity_2(monkeypatch, caplog, verbosity, shown):
+    import logging
+
+    pipeline = logging.getLogger("reviews.pipeline")
+    before = pipeline.level
+    with running_world(conversations=6, large=0, malformed=0) as world:
+        sync_with(world, monkeypatch, "-v", verbosity)
+
+    stored_lines = [r for r in caplog.records if r.getMessage().startswith("transcript stored conversation=")]
+    delivered = [r for r in caplog.records if r.getMessage().startswith("compliance delivery delivered")]
+    assert bool(stored_lines) is shown
+    assert bool(delivered) is shown
+    assert pipeline.level == before  # restored after the run
+
+
+@pytest.mark.django_db
+def test_it_ends_with_what_happens_next(monkeypatch):
+    with running_world(conversations=10, large=0, malformed=0) as world:
+        text = sync_with(world, monkeypatch)
+
+    lines = text.strip().splitlines()
+    assert lines[-1].startswith("Next")
+    assert any(line.startswith("Result") and "stored" in line for line in lines)
+    assert "Finished" not in text
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_json_summary_shape(monkeypatch):
+    with running_world(conversations=6, large=0, malformed=0) as world:
+        summary = json.loads(sync_with(world, monkeypatch, "--json"))
+
+    from reviews.pipeline.summary import BackfillSummary
+
+    assert set(summary) == set(BackfillSummary.__dataclass_fields__)
+
+
+@pytest.mark.django_db
+def test_it_names_the_permission_when_the_transcript_search_is_forbidden(monkeypatch):
+    from genesys.emulator import OrgBehaviour
+    from genesys.emulator.variants import Variant
+
+    forbidden = Variant(
+        "search_forbidden", "the role may not search", behaviour=OrgBehaviour(search_failure="forbidden")
+    )
+    with (
+        running_world(conversations=5, large=0, malformed=0, variant=forbidden) as world,
+        pytest.raises(CommandError) as raised,
+    ):
+        sync_with(world, monkeypatch)
+
+    message = str(raised.value)
+    assert message.startswith("Genesys sync stopped: the transcript search, an org-wide endpoint, was refused")
+    assert "add one of analytics:conversationDetail:view, recording:recording:view" in message
+    assert "any one is enough" in message

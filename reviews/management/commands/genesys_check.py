@@ -1,13 +1,16 @@
-"""python manage.py genesys_check: is the Genesys connection usable, and if not, what exactly to fix.
+"""python manage.py genesys_check [--deep] [--json]: is the Genesys connection usable, and if not, what to fix.
 
 Each check calls a real endpoint the pipeline depends on, so a missing permission shows up here rather than
 as failed ingestion later. A 404 is a pass: Genesys only says "not found" after it has authorised the call.
+Every run also shows what the pipeline has met so far (from the database). `--deep` adds read-only probes
+of how this org behaves (_deep_probes.py) and stores what they learn where the pipeline reads it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -22,6 +25,10 @@ from genesys.errors import (
     TransportError,
 )
 from reviews.genesys_factory import build_client
+from reviews.management.commands._deep_probes import AllowanceSpy, DeepProbe, Outcome, store_findings
+from reviews.management.commands._met_so_far import database_summary, format_summary
+from reviews.management.commands._tables import Row
+from reviews.management.commands._tables import format_table as format_rows
 
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 REGION_FIX = "Check GENESYS_REGION / GENESYS_LOGIN_URL (and GENESYS_API_URL) and outbound network access"
@@ -186,25 +193,89 @@ def run_checks(client: GenesysClient, *, now: datetime) -> list[CheckResult]:
 
 
 def format_table(results: list[CheckResult]) -> str:
-    headers = ("CHECK", "RESULT", "DETAIL", "FIX")
-    rows = [headers] + [(r.name, r.outcome, r.detail, r.fix) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = []
-    for row in rows:
-        cells = [row[i].ljust(widths[i]) for i in range(3)] + [row[3]]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return format_rows(("CHECK", "RESULT", "DETAIL", "FIX"), [(r.name, r.outcome, r.detail, r.fix) for r in results])
+
+
+STORED_TEXT = {
+    "stored": "stored (source genesys_check)",
+    "deleted": "deleted: the org showed it does not hold",
+    "absent": "none kept: the org showed it does not hold",
+}
+
+
+def format_deep(outcomes: list[Outcome]) -> str:
+    """ "What this org does": probe, result and finding, then what the pipeline does about it and any fix."""
+    rows = []
+    for outcome in outcomes:
+        notes = [f"pipeline: {outcome.pipeline}"] if outcome.pipeline else []
+        if outcome.fix:
+            notes.append(f"fix: {outcome.fix}")
+        if outcome.stored:
+            notes.append(f"finding {outcome.key}: {STORED_TEXT[outcome.stored]}")
+        rows.append(Row((outcome.probe, outcome.result, outcome.found), notes))
+    return format_rows(("WHAT THIS ORG DOES", "RESULT", "FINDING"), rows)
+
+
+def run_deep(client: GenesysClient, spy: AllowanceSpy, *, now: datetime, login_ok: bool) -> list[Outcome]:
+    if not login_ok:
+        return [Outcome(name, "SKIP", "login failed") for name, _ in DeepProbe(client, now=now, spy=spy).probes()]
+    outcomes = DeepProbe(client, now=now, spy=spy).run()
+    store_findings(outcomes, now=now)
+    return outcomes
 
 
 class Command(BaseCommand):
-    help = "Check the Genesys Cloud region, OAuth credentials and every permission the pipeline needs."
+    help = (
+        "Check the Genesys Cloud region, OAuth credentials and every permission the pipeline needs; "
+        "--deep also learns how the org behaves (read-only) and stores it for the pipeline."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--deep",
+            action="store_true",
+            help="also probe the org's behaviour (search language and filter, transcript shape, download headers, "
+            "transcription settings, divisions, rate limits); read-only, a few dozen calls",
+        )
+        parser.add_argument("--json", action="store_true", help="print everything as one JSON object on stdout")
 
     def handle(self, *args, **options):
         client = build_client()
-        self.stdout.write(f"Genesys API {settings.GENESYS_API_URL}, login {settings.GENESYS_LOGIN_URL}")
-        results = run_checks(client, now=datetime.now(UTC))
-        self.stdout.write(format_table(results))
+        # Installed before the first call, so every endpoint the checks touch reports its allowance.
+        spy = AllowanceSpy(client.rate_limiter)
+        now = datetime.fromtimestamp(client.clock.time(), UTC)
+        results = run_checks(client, now=now)
+        login_ok = bool(results) and results[0].outcome == "PASS"
+        outcomes = run_deep(client, spy, now=now, login_ok=login_ok) if options["deep"] else None
+        summary = database_summary(now=now)
         failures = [r for r in results if r.outcome == "FAIL"]
+        if options["json"]:
+            self._write_json(results, summary, outcomes, ok=not failures)
+        else:
+            self._write_text(results, summary, outcomes, now=now)
         if failures:
             raise CommandError(f"{len(failures)} Genesys check(s) failed: {', '.join(r.name for r in failures)}")
-        self.stdout.write(self.style.SUCCESS("All required Genesys checks passed."))
+        if not options["json"]:
+            self.stdout.write(self.style.SUCCESS("All required Genesys checks passed."))
+
+    def _write_text(self, results, summary, outcomes, *, now: datetime) -> None:
+        self.stdout.write(f"Genesys API {settings.GENESYS_API_URL}, login {settings.GENESYS_LOGIN_URL}")
+        self.stdout.write(format_table(results))
+        self.stdout.write("")
+        self.stdout.write(format_summary(summary, now=now))
+        if outcomes is not None:
+            self.stdout.write("")
+            self.stdout.write(format_deep(outcomes))
+
+    def _write_json(self, results, summary, outcomes, *, ok: bool) -> None:
+        document = {
+            "api_url": settings.GENESYS_API_URL,
+            "login_url": settings.GENESYS_LOGIN_URL,
+            "ok": ok,
+            "checks": [asdict(result) for result in results],
+            "database": summary,
+        }
+        if outcomes is not None:
+            document["deep"] = [outcome.as_dict() for outcome in outcomes]
+            document["findings"] = {o.key: o.finding for o in outcomes if o.key and o.stored == "stored"}
+        self.stdout.write(json.dumps(document, sort_keys=True, default=str))
