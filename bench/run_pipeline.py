@@ -22,29 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def build_client():
-    try:
-        from reviews.genesys_factory import build_client as factory
+    from reviews.genesys_factory import build_client as factory
 
-        return factory()
-    except ImportError:
-        from django.conf import settings
-
-        from genesys.client import GenesysClient
-        from genesys.ratelimit import MemoryBackend, RateLimiter
-
-        limiter = RateLimiter(
-            MemoryBackend(),
-            key=f"genesys:{settings.GENESYS_CLIENT_ID}",
-            per_minute=settings.GENESYS_RATE_LIMIT_PER_MINUTE,
-            headroom=settings.GENESYS_RATE_LIMIT_HEADROOM,
-        )
-        return GenesysClient(
-            api_url=settings.GENESYS_API_URL,
-            login_url=settings.GENESYS_LOGIN_URL,
-            client_id=settings.GENESYS_CLIENT_ID,
-            client_secret=settings.GENESYS_CLIENT_SECRET,
-            rate_limiter=limiter,
-        )
+    return factory()
 
 
 def parse_iso(value: str) -> datetime:

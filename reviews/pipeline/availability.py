@@ -10,8 +10,9 @@ The transcript search is an accelerator, never a gate (genesys-api.md §12):
   with `transcripturls`, and puts the search in a cooldown (reviews/pipeline/org.py); it never counts
   against a conversation. Only a 401 or a 403 on the search (an org-wide endpoint) stops the round.
 - A conversation the search does not list is still probed directly at age checkpoints (1 h, 6 h, 24 h) and
-  at its deadline, and on every other probe while the search has listed nothing for a day (content search
-  off) or for conversations older than the search's 60-day retention.
+  at its deadline. When the search cannot vouch for it (failing, in cooldown, content search off in the
+  org's settings, nothing listed for a day, or older than the search's 60-day retention), direct probes
+  follow the call's age geometrically (schedule.direct_probe_due_without_search).
 
 A 403 on one conversation is that conversation's outcome (`restricted`, naming the permission or division);
 the round goes on. Every leg (communication) the search lists is stored, each of its recording segments a
@@ -38,6 +39,7 @@ from reviews.pipeline.schedule import (
     checkpoint_probe_due,
     deadline_passed,
     deadline_reason,
+    direct_probe_due_without_search,
     now_of,
     part_wait_over,
     transcript_deadline,
@@ -57,8 +59,6 @@ from reviews.pipeline.transitions import (
 logger = logging.getLogger(__name__)
 State = Conversation.State
 
-# While the search has listed nothing for a day, every DIRECT_PROBE_EVERY-th probe is a direct one.
-DIRECT_PROBE_EVERY = 2
 # Of the direct probes of a conversation with no part yet, every OTHER_LEG_EVERY-th tries another leg
 # than the external party's (which usually carries the transcript of both sides, genesys-api.md §7.4).
 OTHER_LEG_EVERY = 3
@@ -133,9 +133,15 @@ def probe(*, client, clock: Clock, token: str, conversations: list[Conversation]
     for conversation in conversations:
         if not conversation.communication_ids and conversation.state == State.DISCOVERED:
             resolve_from_recordings(client=client, conversation=conversation, token=token, now=now)
-    conversations = route_untranscribable(client=client, token=token, conversations=conversations, now=now)
+    org_settings = org.transcription_settings(client, now=now)
+    conversations = route_untranscribable(
+        token=token, conversations=conversations, mode=org_settings.get("transcription"), now=now
+    )
     searchable = [c for c in conversations if c.started_at >= now - SEARCH_RETENTION]
-    listed, search_ok = run_search(client=client, conversations=searchable, now=now)
+    if org.content_search_off(org_settings):
+        listed, search_ok = {}, False
+    else:
+        listed, search_ok = run_search(client=client, conversations=searchable, now=now)
     trusted = search_ok and org.search_health().trusted(now=now)
     stored_legs = stored_legs_of(conversations)
     for conversation in conversations:
@@ -167,10 +173,9 @@ def probe(*, client, clock: Clock, token: str, conversations: list[Conversation]
             record_error(conversation, token=token, now=now_of(clock), error=exc)
 
 
-def route_untranscribable(*, client, token: str, conversations: list[Conversation], now: datetime) -> list:
+def route_untranscribable(*, token: str, conversations: list[Conversation], mode: str | None, now: datetime) -> list:
     """Conversations that can never get a transcript (transcription off for the org or their queue) go to the
     audio fallback at once; the others are returned."""
-    mode = org.transcription_mode(client, now=now)
     remaining = []
     for conversation in conversations:
         reason = org.no_transcript_reason(conversation, mode=mode) if conversation.ended_at else None
@@ -245,10 +250,8 @@ def direct_probe_due(
 ) -> bool:
     if not conversation.communication_ids:
         return False
-    if not searchable or not search_ok:
-        return True
-    if not trusted and conversation.attempts >= DIRECT_PROBE_EVERY and conversation.attempts % DIRECT_PROBE_EVERY == 0:
-        return True
+    if not (searchable and search_ok and trusted):
+        return direct_probe_due_without_search(conversation, now=now)
     return checkpoint_probe_due(conversation, now=now)
 
 

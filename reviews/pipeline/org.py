@@ -7,7 +7,8 @@
   (genesys-api.md §5, §12); once seen, that is remembered and the org's languages (GENESYS_TRANSCRIPT_LANGUAGES
   plus those of stored transcripts) are always sent.
 - Transcription settings: an org or queue without transcription need not wait TRANSCRIPT_DEADLINE_SECONDS
-  for a transcript that cannot come (GET /api/v2/routing/settings/transcription, queues' enableTranscription).
+  for a transcript that cannot come (GET /api/v2/routing/settings/transcription, queues' enableTranscription),
+  and an org with content search off is never searched (every conversation is probed directly).
 """
 
 from __future__ import annotations
@@ -174,27 +175,33 @@ def learn_from_search(client, *, now: datetime) -> None:
 
 
 # ------------------------------------------------------------------------------------------- transcription
-def transcription_mode(client, *, now: datetime) -> str | None:
-    """The org's transcription setting (EnabledGlobally, EnabledQueueFlow, Disabled), re-read once a day;
-    None when unknown (not readable with this role)."""
+def transcription_settings(client, *, now: datetime) -> dict:
+    """The org's transcription settings (`transcription`: EnabledGlobally / EnabledQueueFlow / Disabled,
+    `contentSearchEnabled`, redaction flags), re-read once a day; {} when unknown (not readable with this role)."""
     row = finding(TRANSCRIPTION_SETTINGS)
     if row is not None and row.learned_at >= now - TRANSCRIPTION_SETTINGS_MAX_AGE:
-        return row.value.get("transcription")
+        return {} if "error" in row.value else dict(row.value)
     try:
         body = client.get_transcription_settings() or {}
     except GenesysError as exc:
         remember(TRANSCRIPTION_SETTINGS, {"error": safe_error(exc)[:300]}, now=now)
         logger.info("transcription settings unreadable, assuming transcripts may come: %s", safe_error(exc))
-        return None
+        return {}
     keep = ("transcription", "contentSearchEnabled", "pciDssRedactionEnabled", "piiRedactionEnabled")
-    remember(TRANSCRIPTION_SETTINGS, {name: body.get(name) for name in keep}, now=now)
-    return body.get("transcription")
+    value = {name: body.get(name) for name in keep}
+    remember(TRANSCRIPTION_SETTINGS, value, now=now)
+    return value
+
+
+def content_search_off(settings_value: dict) -> bool:
+    """The org says transcript content search is off: the search cannot list anything, so it is not asked."""
+    return settings_value.get("contentSearchEnabled") is False
 
 
 def no_transcript_reason(conversation: Conversation, *, mode: str | None) -> str | None:
     """Why no transcript can ever come for this conversation, or None when one may (or we cannot tell).
 
-    `mode` is transcription_mode(), read once per round. With EnabledQueueFlow a queue's enableTranscription
+    `mode` is transcription_settings()["transcription"], read once per round. With EnabledQueueFlow a queue's enableTranscription
     decides (flows can enable it too, which the API does not show, so only an explicit false counts)."""
     if mode == DISABLED_MODE:
         return "transcription is disabled in the org"

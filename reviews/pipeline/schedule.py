@@ -25,6 +25,10 @@ AUDIO_SLOT_SHARE = 1 / 16
 DIRECT_PROBE_CHECKPOINTS = (timedelta(hours=1), timedelta(hours=6), timedelta(hours=24))
 # The last probe before the deadline is a direct one too, unless a direct probe happened this recently.
 FINAL_PROBE_GAP = timedelta(hours=1)
+# Without a usable search, a conversation is probed directly again once this share of the call's age at the
+# last direct probe has passed: ages ×1.5 apart, about 16 probes from 5 minutes to 48 hours instead of one
+# per 15-minute round (192), at the cost of finding a late transcript within half its age.
+DIRECT_PROBE_AGE_SHARE = 0.5
 
 
 def now_of(clock: Clock) -> datetime:
@@ -135,6 +139,18 @@ def checkpoint_probe_due(conversation: Conversation, *, now: datetime) -> bool:
     if not deadline_passed(conversation, now=now):
         return False
     return last is None or now - last >= FINAL_PROBE_GAP
+
+
+def direct_probe_due_without_search(conversation: Conversation, *, now: datetime) -> bool:
+    """A direct probe for a conversation the search cannot vouch for (search failing, content search off,
+    or older than its retention): the first at once, then geometrically spaced by the call's age."""
+    last = conversation.direct_probed_at
+    if last is None or deadline_passed(conversation, now=now):
+        return True
+    origin = conversation.ended_at or conversation.discovered_at
+    age_then = max((last - origin).total_seconds(), 0.0) if origin else 0.0
+    gap = max(settings.TRANSCRIPT_POLL_BASE_SECONDS, age_then * DIRECT_PROBE_AGE_SHARE)
+    return (now - last).total_seconds() >= gap
 
 
 def part_wait_over(*, first_stored_at: datetime | None, now: datetime) -> bool:

@@ -110,10 +110,8 @@ def process(request: HttpRequest) -> JsonResponse:
         except Http404:
             _record_denied(request, conversation_id, operation="process")
             raise
-    try:
-        from reviews.pipeline import enqueue_conversation
-    except ImportError:
-        raise ApiError(503, "processing is not available on this server") from None
+    from reviews.pipeline import enqueue_conversation  # loaded on demand: it imports the Genesys client
+
     job_id = enqueue_conversation(conversation_id)
     audit.record_event(
         request=request,

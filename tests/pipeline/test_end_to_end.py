@@ -80,3 +80,18 @@ def test_it_reaches_the_same_final_state_under_the_flaky_fault_profile():
             f"{summary.api_calls_per_transcript} per transcript, 429s {summary.rate_limited}, retries {summary.retries}"
         )
         assert_one_429_per_window(world.rate_limited_at)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_it_stores_every_transcript_with_the_search_down_entirely():
+    with running_world(conversations=200, large=2, large_mb=1, malformed=2, variant="search_unavailable") as world:
+        summary = backfill(world)
+
+        assert summary.finished
+        assert_matches_ground_truth(world.dataset, world.emulator)
+        stored = Transcript.objects.count()
+        calls = world.emulator.stats.api_calls
+        print(f"\nsearch down: {calls} calls for {stored} transcripts: {calls / stored:.3f} per transcript")
+        assert calls / stored <= 2.5
+        assert not Conversation.objects.filter(state=Conversation.State.FAILED).exists()

@@ -18,6 +18,7 @@ import pytest
 
 from genesys.emulator import Emulator, generate_dataset
 from tests.scaleout.support import (
+    ACTIVE_STATES,
     WEBHOOK_SECRET,
     Database,
     Process,
@@ -31,6 +32,7 @@ from tests.scaleout.support import (
     run_manage,
     scratch_database,
     scratch_redis,
+    settled_stored,
     wait_for,
     webhook_violations,
 )
@@ -41,7 +43,6 @@ UNTIL = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 SINCE = UNTIL - timedelta(hours=4)
 REDIS_DB = 14
 STORED_LINE = re.compile(r"transcript stored conversation=(\S+)")
-ACTIVE = ("discovered", "awaiting_transcript", "downloading")
 
 
 def _services_missing() -> str | None:
@@ -130,7 +131,7 @@ def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tm
             def conversations_final() -> bool:
                 assert all(p.alive() for p in second), "\n".join(p.tail() for p in second)
                 states = db.states()
-                return len(states) == CONVERSATIONS and not set(ACTIVE) & set(states.values())
+                return len(states) == CONVERSATIONS and not set(ACTIVE_STATES) & set(states.values())
 
             recovered_in = wait_for(
                 conversations_final, timeout=50, what="every conversation final after the restart", progress=db.progress
@@ -155,6 +156,7 @@ def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tm
         stored_lines = [
             Counter(STORED_LINE.findall((tmp_path / f"cluster-{n}.log").read_text(errors="replace"))) for n in (1, 2)
         ]
+    stored = settled_stored(final["states"], dataset)
 
     print(
         f"\nsigkill [{'postgres+redis' if redis_url else 'sqlite+orm'}]: {CONVERSATIONS} conversations, "
