@@ -385,11 +385,9 @@ class GenesysClient:
             except RateLimitedError as exc:
                 # The login service is rate limiting token creation: wait, never report bad credentials.
                 rate_limited += 1
-                self._check_rate_limit_budget(
-                    exc, endpoint=endpoint, count=rate_limited, waited=rate_limit_waited, retry_after=exc.retry_after
+                rate_limit_waited += self._wait_out_login_limit(
+                    exc, endpoint=endpoint, count=rate_limited, waited=rate_limit_waited
                 )
-                self.clock.sleep(exc.retry_after)
-                rate_limit_waited += exc.retry_after
                 continue
             except (ServerError, TransportError) as exc:
                 # The login service hiccupped: same budget as an API 5xx.
@@ -467,6 +465,14 @@ class GenesysClient:
             if 200 <= status < 300 or status in accept:
                 return response
             raise self._error(response, endpoint)
+
+    def _wait_out_login_limit(self, error: RateLimitedError, *, endpoint: str, count: int, waited: float) -> float:
+        """Sleep out a login 429 within the call's budget (or raise); returns the seconds slept."""
+        self._check_rate_limit_budget(
+            error, endpoint=endpoint, count=count, waited=waited, retry_after=error.retry_after
+        )
+        self.clock.sleep(error.retry_after)
+        return error.retry_after
 
     def _check_rate_limit_budget(
         self, error: RateLimitedError, *, endpoint: str, count: int, waited: float, retry_after: float
@@ -917,8 +923,4 @@ class GenesysClient:
                 return
             except RateLimitedError as exc:
                 rate_limited += 1
-                self._check_rate_limit_budget(
-                    exc, endpoint=TOKEN_ENDPOINT, count=rate_limited, waited=waited, retry_after=exc.retry_after
-                )
-                self.clock.sleep(exc.retry_after)
-                waited += exc.retry_after
+                waited += self._wait_out_login_limit(exc, endpoint=TOKEN_ENDPOINT, count=rate_limited, waited=waited)

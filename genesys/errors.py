@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 # A Genesys permission looks like domain:entity:action, e.g. recording:recording:view.
@@ -111,40 +111,51 @@ def parse_error_body(text: str) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def missing_permissions_from(body: Mapping[str, Any]) -> list[str]:
-    """Permission names from a 403 body: the bracketed list in `message`, then `details` / `messageParams`."""
+def _unique_from_body(
+    body: Mapping[str, Any], texts: Callable[[Mapping[str, Any]], Iterable[object]], pattern
+) -> list[str]:
+    """Every `pattern` match in the texts `texts(body)` picks, then in nested `errors[]`, in order, once each."""
     found: list[str] = []
+    for text in texts(body):
+        if isinstance(text, str):
+            for match in pattern.findall(text):
+                value = match.lower() if pattern is _UUID else match
+                if value not in found:
+                    found.append(value)
+    for nested in body.get("errors") or []:
+        if isinstance(nested, Mapping):
+            found.extend(v for v in _unique_from_body(nested, texts, pattern) if v not in found)
+    return found
 
-    def add_from(text: object) -> None:
-        if not isinstance(text, str):
-            return
-        for permission in _PERMISSION.findall(text):
-            if permission not in found:
-                found.append(permission)
 
+def _permission_texts(body: Mapping[str, Any]) -> Iterator[object]:
     message = body.get("message")
     if isinstance(message, str):
         # Prefer the bracketed list ("...the following permissions assigned: [a:b:c, d:e:f]").
-        for bracketed in _BRACKETED.findall(message):
-            add_from(bracketed)
-        if not found:
-            add_from(message)
+        bracketed = [text for text in _BRACKETED.findall(message) if _PERMISSION.search(text)]
+        yield from bracketed or [message]
     params = body.get("messageParams")
     if isinstance(params, Mapping):
-        for value in params.values():
-            add_from(value)
+        yield from params.values()
+    for detail in body.get("details") or []:
+        yield from detail.values() if isinstance(detail, Mapping) else [detail]
+
+
+def _division_texts(body: Mapping[str, Any]) -> Iterator[object]:
+    params = body.get("messageParams")
+    if isinstance(params, Mapping):
+        yield from params.values()
     for detail in body.get("details") or []:
         if isinstance(detail, Mapping):
-            for value in detail.values():
-                add_from(value)
-        else:
-            add_from(detail)
-    for nested in body.get("errors") or []:
-        if isinstance(nested, Mapping):
-            for permission in missing_permissions_from(nested):
-                if permission not in found:
-                    found.append(permission)
-    return found
+            yield detail.get("entityId")
+    message = body.get("message")
+    if isinstance(message, str):
+        yield from _BRACKETED.findall(message)
+
+
+def missing_permissions_from(body: Mapping[str, Any]) -> list[str]:
+    """Permission names from a 403 body: the bracketed list in `message`, then `details` / `messageParams`."""
+    return _unique_from_body(body, _permission_texts, _PERMISSION)
 
 
 def division_ids_from(body: Mapping[str, Any]) -> list[str]:
@@ -153,32 +164,7 @@ def division_ids_from(body: Mapping[str, Any]) -> list[str]:
     The exact shape of a division denial is unconfirmed (genesys-api.md §12), so every place Genesys puts
     entity ids in an error body is read; nested `errors[]` are searched too. Order of first appearance.
     """
-    found: list[str] = []
-
-    def add_from(text: object) -> None:
-        if isinstance(text, str):
-            for value in _UUID.findall(text):
-                value = value.lower()
-                if value not in found:
-                    found.append(value)
-
-    params = body.get("messageParams")
-    if isinstance(params, Mapping):
-        for value in params.values():
-            add_from(value)
-    for detail in body.get("details") or []:
-        if isinstance(detail, Mapping):
-            add_from(detail.get("entityId"))
-    message = body.get("message")
-    if isinstance(message, str):
-        for bracketed in _BRACKETED.findall(message):
-            add_from(bracketed)
-    for nested in body.get("errors") or []:
-        if isinstance(nested, Mapping):
-            for division in division_ids_from(nested):
-                if division not in found:
-                    found.append(division)
-    return found
+    return _unique_from_body(body, _division_texts, _UUID)
 
 
 def _permission_denied_message(*, described: str, code: str | None, missing: list[str], divisions: list[str]) -> str:

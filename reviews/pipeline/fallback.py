@@ -28,7 +28,7 @@ from genesys.errors import AuthenticationError, GenesysError, NotFoundError, Per
 from reviews import blobs
 from reviews.models import AudioRecording, BatchJob, Conversation
 from reviews.pipeline.leases import claim
-from reviews.pipeline.schedule import audio_wait_over, next_poll_at, now_of, span
+from reviews.pipeline.schedule import audio_retry_at, audio_wait_over, now_of, span
 from reviews.pipeline.transitions import (
     audio_kept,
     audio_not_yet,
@@ -198,8 +198,7 @@ def wait_or_give_up(conversation: Conversation, *, token: str, now: datetime, wh
             outcome = f"{why} for over {span(settings.AUDIO_WAIT_MAX_SECONDS)}"
             audio_unavailable(conversation, token=token, now=now, outcome=outcome)
         return
-    next_at = next_poll_at(now=now, attempt=min(conversation.attempts, 8))
-    audio_not_yet(conversation, token=token, now=now, next_at=next_at, note=why)
+    audio_not_yet(conversation, token=token, now=now, next_at=audio_retry_at(conversation, now=now), note=why)
 
 
 def store_audio(

@@ -166,5 +166,14 @@ def audio_wait_over(conversation: Conversation, *, now: datetime) -> bool:
     return since is not None and now >= since + timedelta(seconds=settings.AUDIO_WAIT_MAX_SECONDS)
 
 
+def audio_retry_at(conversation: Conversation, *, now: datetime) -> datetime:
+    """When to ask again about a recording that is transcoding, uploading or restoring: half the time already
+    spent waiting for it, between one base interval and the polling cap (not the transcript probe count)."""
+    since = conversation.state_changed_at or now
+    waited = max((now - since).total_seconds(), 0.0)
+    delay = min(max(settings.TRANSCRIPT_POLL_BASE_SECONDS, waited / 2), settings.TRANSCRIPT_POLL_MAX_SECONDS)
+    return now + timedelta(seconds=delay)
+
+
 def wait_until(*, now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)

@@ -84,3 +84,54 @@ def test_it_keeps_the_audio_batching_delay_a_small_share_of_a_short_deadline(set
 
     assert timedelta(0) < slot - NOW <= timedelta(seconds=30)
     assert slot.timestamp() % 30 == 0
+
+
+def probed(*, ended_ago: timedelta, last_direct_ago: timedelta | None, deadline_in=timedelta(hours=40)):
+    conversation = awaiting(ended_ago=ended_ago, deadline_in=deadline_in)
+    conversation.direct_probed_at = None if last_direct_ago is None else NOW - last_direct_ago
+    return conversation
+
+
+def test_it_probes_directly_at_each_age_checkpoint_once():
+    from reviews.pipeline.schedule import checkpoint_probe_due
+
+    assert not checkpoint_probe_due(probed(ended_ago=timedelta(minutes=59), last_direct_ago=None), now=NOW)
+    assert checkpoint_probe_due(probed(ended_ago=timedelta(minutes=61), last_direct_ago=None), now=NOW)
+    # Probed after the 1 h checkpoint: nothing more until 6 h.
+    assert not checkpoint_probe_due(probed(ended_ago=timedelta(hours=5), last_direct_ago=timedelta(hours=3)), now=NOW)
+    assert checkpoint_probe_due(probed(ended_ago=timedelta(hours=7), last_direct_ago=timedelta(hours=3)), now=NOW)
+
+
+def test_it_probes_directly_once_more_at_the_deadline_unless_it_just_did():
+    from reviews.pipeline.schedule import checkpoint_probe_due
+
+    due = probed(ended_ago=timedelta(hours=3), last_direct_ago=timedelta(hours=2), deadline_in=-timedelta(seconds=1))
+    recent = probed(ended_ago=timedelta(hours=3), last_direct_ago=timedelta(minutes=20), deadline_in=-timedelta(1))
+
+    assert checkpoint_probe_due(due, now=NOW)
+    assert not checkpoint_probe_due(recent, now=NOW)
+
+
+def test_it_spaces_direct_probes_without_a_search_by_half_the_calls_age():
+    from reviews.pipeline.schedule import direct_probe_due_without_search
+
+    # Last probed when the call was 2 h old: the next one is due an hour later, not at the next round.
+    assert not direct_probe_due_without_search(
+        probed(ended_ago=timedelta(hours=2, minutes=50), last_direct_ago=timedelta(minutes=50)), now=NOW
+    )
+    assert direct_probe_due_without_search(
+        probed(ended_ago=timedelta(hours=3, minutes=1), last_direct_ago=timedelta(minutes=61)), now=NOW
+    )
+    assert direct_probe_due_without_search(probed(ended_ago=timedelta(hours=9), last_direct_ago=None), now=NOW)
+
+
+def test_it_retries_a_transcoding_recording_by_the_time_spent_on_the_audio_not_the_probe_count():
+    from reviews.pipeline.schedule import audio_retry_at
+
+    conversation = awaiting(ended_ago=timedelta(hours=3), attempts=40)
+    conversation.state_changed_at = NOW - timedelta(seconds=10)
+
+    assert audio_retry_at(conversation, now=NOW) == NOW + timedelta(seconds=30)  # the base interval
+
+    conversation.state_changed_at = NOW - timedelta(hours=2)
+    assert audio_retry_at(conversation, now=NOW) == NOW + timedelta(seconds=900)  # capped

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from genesys.errors import PermissionDeniedError
 from genesys.emulator.variants import VARIANTS, Variant, get_variant
+from genesys.errors import PermissionDeniedError
 from reviews.models import Conversation, Transcript
 from reviews.pipeline import run_backfill
 from tests.pipeline.expectations import assert_matches_ground_truth, assert_nothing_wedged, final_snapshot
@@ -117,9 +117,11 @@ def test_it_stops_with_what_to_fix_when_the_search_itself_is_forbidden():
         shape=clean.shape,
         behaviour=type(clean.behaviour)(search_failure="forbidden"),
     )
-    with running_world(conversations=10, large=0, malformed=0, variant=forbidden) as world:
-        with pytest.raises(PermissionDeniedError) as raised:
-            backfill(world)
+    with (
+        running_world(conversations=10, large=0, malformed=0, variant=forbidden) as world,
+        pytest.raises(PermissionDeniedError) as raised,
+    ):
+        backfill(world)
 
     assert "permission" in str(raised.value)
     assert not Conversation.objects.filter(state=Conversation.State.FAILED).exists()
