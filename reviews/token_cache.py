@@ -1,5 +1,5 @@
-"""Where worker processes share the Genesys access token (genesys.auth.TokenCache): Redis when REDIS_URL is
-set, else the database. A worker running for a day then asks the login service for one token, not one per
+"""Where worker processes share the Genesys access token (genesys.auth.TokenCache): GENESYS_TOKEN_CACHE, Redis
+by default when REDIS_URL is set, else the database. A worker running for a day then asks the login service for one token, not one per
 task or process; a token Genesys rejects (401) is discarded for everyone at once.
 
 The token is a 24-hour bearer credential: it is stored like the rate-limit state, readable to whoever can
@@ -117,7 +117,7 @@ class RedisTokenCache:
 
 
 def token_cache_from_settings():
-    if settings.REDIS_URL:
+    if settings.GENESYS_TOKEN_CACHE == "redis":
         import redis
 
         return RedisTokenCache(redis.Redis.from_url(settings.REDIS_URL))

@@ -33,6 +33,11 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of"),
         ("COMPLIANCE_S3_MODE", "LEGAL", "COMPLIANCE_S3_MODE must be one of"),
         ("GENESYS_CLIENT_SECRET_FILE", "/nonexistent/secret", "GENESYS_CLIENT_SECRET_FILE points at"),
+        ("GENESYS_TOKEN_CACHE", "memcached", "GENESYS_TOKEN_CACHE must be one of"),
+        ("GENESYS_TOKEN_CACHE", "redis", "GENESYS_TOKEN_CACHE=redis needs REDIS_URL"),
+        ("TRANSCRIPT_PART_WAIT_SECONDS", "an hour", "TRANSCRIPT_PART_WAIT_SECONDS must be a number"),
+        ("AUDIO_WAIT_MAX_SECONDS", "0", "AUDIO_WAIT_MAX_SECONDS must be at least"),
+        ("DISCOVERY_MAX_CALL_HOURS", "0", "DISCOVERY_MAX_CALL_HOURS must be at least"),
     ],
 )
 def test_it_names_the_variable_on_bad_values(tmp_path, variable, value, expected):

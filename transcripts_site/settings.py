@@ -297,6 +297,10 @@ GENESYS_RATE_LIMIT_BACKEND = envchoice(
 )
 if GENESYS_RATE_LIMIT_BACKEND == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("GENESYS_RATE_LIMIT_BACKEND=redis needs REDIS_URL")
+# Where worker processes share the Genesys access token (reviews/token_cache.py).
+GENESYS_TOKEN_CACHE = envchoice("GENESYS_TOKEN_CACHE", "redis" if REDIS_URL else "database", ("database", "redis"))
+if GENESYS_TOKEN_CACHE == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("GENESYS_TOKEN_CACHE=redis needs REDIS_URL")
 
 # Ingestion pipeline
 DISCOVERY_INTERVAL_MINUTES = envint("DISCOVERY_INTERVAL_MINUTES", 5, minimum=1)
