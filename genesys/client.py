@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from genesys.auth import TOKEN_ENDPOINT, TokenAttempt, TokenCache, TokenProvider
 from genesys.backoff import full_jitter, retry_after_seconds
 from genesys.clock import SYSTEM_CLOCK, Clock
-from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, stream_download
+from genesys.download import DOWNLOAD_ENDPOINT, DownloadAttempt, DownloadResult, presigned_get, stream_download
 from genesys.errors import (
     GenesysError,
     MalformedResponseError,
@@ -908,6 +908,18 @@ class GenesysClient:
         if not isinstance(body, dict):
             raise MalformedResponseError(f"{endpoint}: the body is {_kind(body)}, not an object")
         return body
+
+    def peek_download(self, url: str) -> requests.Response:
+        """The first byte of a pre-signed URL (`Range: bytes=0-0`): its status and headers without the body
+        (S3 signs the URL for GET, so there is no HEAD). The caller closes the response."""
+        started = self.clock.monotonic()
+        response = presigned_get(
+            self.session, url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}, timeout=self.timeout
+        )
+        self._record_download_attempt(
+            DownloadAttempt(response.status_code, self.clock.monotonic() - started, 0, retry=False)
+        )
+        return response
 
     def check_credentials(self) -> None:
         """Fetch a token now (raises AuthenticationError / TransportError with what to fix).

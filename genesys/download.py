@@ -98,6 +98,17 @@ def parse_unsatisfied_range(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def presigned_get(
+    session: requests.Session, url: str, *, headers: dict[str, str], timeout: float | tuple[float, float]
+) -> requests.Response:
+    """GET a pre-signed URL, streamed (the caller reads the body), redirects followed, proxies honoured."""
+    prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
+    # The URL carries its own signature; a Bearer token (or .netrc credentials) must never go to S3.
+    prepared.headers.pop("Authorization", None)
+    settings = session.merge_environment_settings(prepared.url, {}, True, None, None)  # proxies, verify, stream
+    return session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way a new attempt may fix."""
 
@@ -200,12 +211,7 @@ class _Download:
                 )
 
     def send(self, headers: dict[str, str]) -> requests.Response:
-        request = requests.Request("GET", self.url, headers=headers)
-        prepared = self.session.prepare_request(request)
-        # The URL carries its own signature; a Bearer token (or .netrc credentials) must never go to S3.
-        prepared.headers.pop("Authorization", None)
-        settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)  # proxies, verify
-        return self.session.send(prepared, timeout=self.timeout, allow_redirects=True, **settings)
+        return presigned_get(self.session, self.url, headers=headers, timeout=self.timeout)
 
     def attempt(self, *, retry: bool) -> None:
         headers = self.range_headers()

@@ -75,6 +75,8 @@ class Conversation(models.Model):
         State.AUDIO_UNAVAILABLE,
         State.FAILED,
     )
+    # Final states an operator's retry (or reconcile) may start over: a role, recording or bug may have changed.
+    REQUEUE_STATES = (State.FAILED, State.RESTRICTED, State.ARCHIVED, State.AUDIO_UNAVAILABLE)
 
     class AudioRoute(models.TextChoices):
         UNDECIDED = "", "Not decided"
@@ -225,7 +227,8 @@ class Transcript(models.Model):
                 fields=["conversation", "communication_id", "recording_id"], name="transcript_per_segment"
             )
         ]
-        ordering = ["part_start_ms", "communication_id", "recording_id"]
+        # Time order; a part whose first phrase time is unknown goes last on every database (SQLite sorts NULL first).
+        ordering = [models.F("part_start_ms").asc(nulls_last=True), "communication_id", "recording_id", "id"]
 
     def __str__(self) -> str:
         return f"{self.conversation.genesys_id}/{self.communication_id}/{self.recording_id or '-'}"

@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='transcript',
-            options={'ordering': ['part_start_ms', 'communication_id', 'recording_id']},
+            options={'ordering': [models.OrderBy(models.F('part_start_ms'), nulls_last=True), 'communication_id', 'recording_id', 'id']},
         ),
         migrations.RemoveConstraint(
             model_name='transcript',

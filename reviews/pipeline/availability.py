@@ -139,17 +139,15 @@ def probe(*, client, clock: Clock, token: str, conversations: list[Conversation]
     )
     searchable = [c for c in conversations if c.started_at >= now - SEARCH_RETENTION]
     if org.content_search_off(org_settings):
-        listed, search_ok = {}, False
+        listed, vouches = {}, False
     else:
-        listed, search_ok = run_search(client=client, conversations=searchable, now=now)
-    trusted = search_ok and org.search_health().trusted(now=now)
+        listed, vouches = run_search(client=client, conversations=searchable, now=now)
+    vouched = {c.pk for c in searchable} if vouches else set()
     stored_legs = stored_legs_of(conversations)
     for conversation in conversations:
         if stop_at is not None and clock.monotonic() >= stop_at:
             break  # out of time: the rest are released by advance_claimed and stay due
-        direct = direct_probe_due(
-            conversation, now=now, searchable=conversation in searchable, search_ok=search_ok, trusted=trusted
-        )
+        direct = direct_probe_due(conversation, now=now, vouched=conversation.pk in vouched)
         try:
             probe_one(
                 client=client,
@@ -187,12 +185,12 @@ def route_untranscribable(*, token: str, conversations: list[Conversation], mode
 
 
 def run_search(*, client, conversations: list[Conversation], now: datetime) -> tuple[dict[str, list], bool]:
-    """({conversationId: [communicationId, ...]}, whether the search answered). Never raises for a search
-    failure, except a 401 or 403: those mean the OAuth client itself is wrong and say what to fix."""
+    """({conversationId: [communicationId, ...]}, whether the search vouches for what it did not list: it
+    answered and has listed something lately). Never raises for a search failure, except a 401 or 403: those
+    mean the OAuth client itself is wrong and say what to fix."""
     if not conversations:
-        return {}, True
-    health = org.search_health()
-    if not health.usable(now=now):
+        return {}, False
+    if not org.search_health().usable(now=now):
         return {}, False
     org.prepare_search(client)
     try:
@@ -206,8 +204,8 @@ def run_search(*, client, conversations: list[Conversation], now: datetime) -> t
         org.record_search_failure(now=now, error=exc)
         return {}, False
     org.learn_from_search(client, now=now)
-    org.record_search_success(now=now, listed_any=bool(listed))
-    return listed, True
+    health = org.record_search_success(now=now, listed_any=bool(listed))
+    return listed, health.trusted(now=now)
 
 
 def search_ready(*, client, conversations: list[Conversation]) -> dict[str, list[str | None]]:
@@ -245,12 +243,11 @@ def stored_legs_of(conversations: list[Conversation]) -> dict[int, set[str]]:
     return legs
 
 
-def direct_probe_due(
-    conversation: Conversation, *, now: datetime, searchable: bool, search_ok: bool, trusted: bool
-) -> bool:
+def direct_probe_due(conversation: Conversation, *, now: datetime, vouched: bool) -> bool:
+    """`vouched`: the search answered this round, has listed something lately and covers the conversation."""
     if not conversation.communication_ids:
         return False
-    if not (searchable and search_ok and trusted):
+    if not vouched:
         return direct_probe_due_without_search(conversation, now=now)
     return checkpoint_probe_due(conversation, now=now)
 
@@ -286,7 +283,7 @@ def probe_one(
     skip = set() if retrying else set(stored_legs)
     results: list[PartResult] = []
 
-    def ingest(communication_id: str, urls=None) -> None:
+    def ingest(communication_id: str) -> None:
         results.extend(
             ingest_leg(
                 client=client,
@@ -294,7 +291,6 @@ def probe_one(
                 conversation=conversation,
                 token=token,
                 communication_id=communication_id,
-                urls=urls,
                 available_at=now,
                 skip_stored_parts=retrying,
             )
@@ -311,18 +307,15 @@ def probe_one(
                     break
     elif direct:
         note_direct_probe(conversation, token=token, now=now)
-        for leg in direct_probe_legs(conversation, stored_legs=skip):
-            urls = client.get_transcript_urls(conversation.genesys_id, leg)
-            if urls:
-                ingest(leg, urls=urls)
-        newly = {r.communication_id for r in results if r.outcome is Outcome.STORED}
-        if newly and conversation.has_extra_legs and not stored_legs:
+        asked = direct_probe_legs(conversation, stored_legs=skip)
+        for leg in asked:
+            ingest(leg)
+        first_part = not stored_legs and any(r.outcome is Outcome.STORED for r in results)
+        if first_part and conversation.has_extra_legs:
             # The first part of a multi-leg call: the other legs may have their own transcripts, ask them now.
             for leg in conversation.communication_ids:
-                if leg not in newly:
-                    urls = client.get_transcript_urls(conversation.genesys_id, leg)
-                    if urls:
-                        ingest(leg, urls=urls)
+                if leg not in asked:
+                    ingest(leg)
     decide(conversation, token=token, now=now, results=results, stored_before=stored_legs)
 
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from genesys.clock import Clock
+from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
 from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
 from reviews.pipeline.names import NameResolver
 from reviews.pipeline.schedule import now_of, transcript_deadline
@@ -28,10 +29,6 @@ from reviews.pipeline.transitions import promote_discovered
 logger = logging.getLogger(__name__)
 
 DISCOVERY_CURSOR = "discovery"
-# Purposes of the customer side: their voice session is the leg that usually carries the transcript.
-CUSTOMER_PURPOSES = ("customer", "external")
-# Agents show as `agent` on queue calls and as `user` on direct and many outbound calls.
-AGENT_PURPOSES = ("agent", "user")
 # Session media that carry call audio: a voice callback's call back is recorded too (genesys-api.md §12).
 CALL_MEDIA = ("voice", "callback")
 # Conversation-level purposes whose participantName is a person we may show (never the customer's).
@@ -73,7 +70,7 @@ def communication_ids_of(conversation: dict) -> list[str]:
     """Recorded voice/callback session ids, the external party's first (the STA communicationId candidates)."""
     customer, others = [], []
     for participant in conversation.get("participants") or []:
-        target = customer if participant.get("purpose") in CUSTOMER_PURPOSES else others
+        target = customer if participant.get("purpose") in EXTERNAL_PURPOSES else others
         for session in voice_sessions(participant):
             session_id = session.get("sessionId")
             if session_id and session.get("recording") and session_id not in customer + others:

@@ -17,6 +17,7 @@ deleted and restricted recordings apart.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -103,13 +104,13 @@ def media_uri_of(recording: dict) -> str | None:
     return None
 
 
+@dataclass
 class _Outcome:
     """What one recordings answer says about a conversation's audio."""
 
-    def __init__(self) -> None:
-        self.pending: list[str] = []  # why we must come back (restoring, uploading, no media yet)
-        self.gone: list[str] = []  # why a recording will never be there (deleted, error)
-        self.archived_denied: str | None = None
+    pending: list[str] = field(default_factory=list)  # why we must come back (transcoding, restoring, uploading)
+    gone: list[str] = field(default_factory=list)  # why a recording will never be there (deleted, error)
+    archived_denied: str | None = None
 
 
 def fetch_recordings(*, client, clock: Clock, token: str, conversation: Conversation) -> None:
@@ -121,11 +122,11 @@ def fetch_recordings(*, client, clock: Clock, token: str, conversation: Conversa
     except NotFoundError:
         audio_unavailable(conversation, token=token, now=now, outcome="Genesys has no recording of this conversation")
         return
+    outcome = _Outcome()
     if recordings is None:
         # 202: Genesys is transcoding. Come back later; nothing sleeps here, and the wait is bounded.
-        wait_or_give_up(conversation, token=token, now=now, why="recording is transcoding")
-        return
-    outcome = _Outcome()
+        outcome.pending.append("recording is transcoding")
+        recordings = []
     for recording in [r for r in recordings if is_audio(r) and r.get("id")]:
         handle_recording(client=client, conversation=conversation, recording=recording, now=now, outcome=outcome)
     conclude(conversation, token=token, now=now, outcome=outcome)
@@ -175,30 +176,20 @@ def restore(*, client, conversation: Conversation, recording_id: str, now: datet
 
 
 def conclude(conversation: Conversation, *, token: str, now: datetime, outcome: _Outcome) -> None:
-    has_audio = conversation.recordings.exists()
+    """Wait for pending recordings (at most AUDIO_WAIT_MAX_SECONDS), then end: audio kept, archived, or none."""
     if outcome.pending and not audio_wait_over(conversation, now=now):
-        wait_or_give_up(conversation, token=token, now=now, why="; ".join(outcome.pending))
+        why = "; ".join(outcome.pending)
+        audio_not_yet(conversation, token=token, now=now, next_at=audio_retry_at(conversation, now=now), note=why)
         return
-    given_up = [f"gave up after {span(settings.AUDIO_WAIT_MAX_SECONDS)}: {why}" for why in outcome.pending]
+    given_up = [f"{why} for over {span(settings.AUDIO_WAIT_MAX_SECONDS)}" for why in outcome.pending]
     notes = [*outcome.gone, *given_up, *([outcome.archived_denied] if outcome.archived_denied else [])]
-    if has_audio:
+    if conversation.recordings.exists():
         audio_kept(conversation, token=token, now=now, note="; ".join(notes))
     elif outcome.archived_denied:
         recording_archived(conversation, token=token, now=now, outcome=outcome.archived_denied)
     else:
         reason = "; ".join(notes) or "Genesys lists no audio recording for this conversation"
         audio_unavailable(conversation, token=token, now=now, outcome=reason)
-
-
-def wait_or_give_up(conversation: Conversation, *, token: str, now: datetime, why: str) -> None:
-    if audio_wait_over(conversation, now=now):
-        if conversation.recordings.exists():
-            audio_kept(conversation, token=token, now=now, note=f"gave up waiting: {why}")
-        else:
-            outcome = f"{why} for over {span(settings.AUDIO_WAIT_MAX_SECONDS)}"
-            audio_unavailable(conversation, token=token, now=now, outcome=outcome)
-        return
-    audio_not_yet(conversation, token=token, now=now, next_at=audio_retry_at(conversation, now=now), note=why)
 
 
 def store_audio(

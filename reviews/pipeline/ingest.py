@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 
 from genesys.clock import Clock
 from genesys.errors import TranscriptFormatError
+from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
 from genesys.transcript import Phrase, TranscriptDocument, parse_transcript
 from reviews import blobs
 from reviews.compliance.outbox import record_transcript_version
@@ -40,11 +41,6 @@ State = Conversation.State
 
 UTTERANCE_BATCH = 500
 CUSTOMER_PURPOSE = "customer"
-# Conversation purposes of the party outside the contact centre (genesys-api.md §4.4, §7.1).
-EXTERNAL_PURPOSES = frozenset({"customer", "external"})
-# Purposes of a person on the contact centre's side: when their window overlaps a system participant's
-# (IVR, ACD), an internal phrase is theirs.
-AGENT_PURPOSES = frozenset({"agent", "user"})
 # Who speaks when several internal participants are connected at once: a person, then the IVR's prompts;
 # an ACD participant only holds the call in a queue.
 SPEAKING_RANK = {"agent": 0, "user": 0, "ivr": 1, "voicemail": 2, "acd": 3}
@@ -99,18 +95,16 @@ def ingest_leg(
     conversation: Conversation,
     token: str,
     communication_id: str,
-    urls: list[dict] | None = None,
     available_at: datetime | None = None,
     skip_stored_parts: bool = False,
 ) -> list[PartResult]:
-    """Fetch and store every part (recording segment) of one communication's transcript.
+    """Fetch and store every part (recording segment) of one communication's transcript: one transcripturls
+    call returns every segment's URL (a 404 is NOT_YET).
 
-    `urls` is the transcripturls answer when the caller already has it (a direct probe), which saves a call.
     `skip_stored_parts` leaves segments we already hold alone (a retry after a part failed mid-leg).
     The caller holds the lease, decides the conversation's state from the results and releases it.
     """
-    if urls is None:
-        urls = client.get_transcript_urls(conversation.genesys_id, communication_id)
+    urls = client.get_transcript_urls(conversation.genesys_id, communication_id)
     urls = [u for u in urls or [] if u.get("url")]
     if not urls:
         return [PartResult(Outcome.NOT_YET, communication_id)]

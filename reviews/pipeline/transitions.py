@@ -41,7 +41,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.FAILED: ACTIVE,
 }
 # What an operator's retry (or reconcile) may put back in the queue.
-REQUEUE_SOURCES = frozenset({State.FAILED, State.RESTRICTED, State.ARCHIVED, State.AUDIO_UNAVAILABLE})
+REQUEUE_SOURCES = frozenset(Conversation.REQUEUE_STATES)
 
 
 class IllegalTransition(ValueError):
@@ -90,7 +90,7 @@ def _write(conversation: Conversation, condition: Q, changes: dict, *, now: date
     return True
 
 
-def _leased(conversation: Conversation, token: str) -> Q:
+def _leased(token: str) -> Q:
     return Q(lease_token=token)
 
 
@@ -103,22 +103,14 @@ def move(conversation: Conversation, *, token: str, to: str, now: datetime, rele
     changes["state"] = to
     if release:
         changes.update(lease_token="", lease_expires_at=None)
-    return _write(conversation, _leased(conversation, token) & Q(state__in=TRANSITIONS[to]), changes, now=now)
-
-
-def hand_back(conversation: Conversation, *, token: str, now: datetime, **changes) -> bool:
-    """Give the lease back with `changes` (never a state change: those go through move())."""
-    if "state" in changes:
-        raise IllegalTransition("hand_back() does not change state; use a named transition")
-    changes.update(lease_token="", lease_expires_at=None)
-    return _write(conversation, _leased(conversation, token), changes, now=now)
+    return _write(conversation, _leased(token) & Q(state__in=TRANSITIONS[to]), changes, now=now)
 
 
 def keep(conversation: Conversation, *, token: str, now: datetime, **changes) -> bool:
     """Write `changes` and keep the lease (never a state change: those go through move())."""
     if "state" in changes:
         raise IllegalTransition("keep() does not change state; use a named transition")
-    return _write(conversation, _leased(conversation, token), changes, now=now)
+    return _write(conversation, _leased(token), changes, now=now)
 
 
 # ---------------------------------------------------------------------------------------- transcript path
@@ -298,7 +290,7 @@ def promote_discovered(conversation: Conversation, *, now: datetime, token: str 
     """A row made by the process endpoint (state discovered) now knows its call: it can be polled properly."""
     condition = Q(state=State.DISCOVERED)
     if token is not None:
-        condition &= _leased(conversation, token)
+        condition &= _leased(token)
     changes["state"] = State.AWAITING_TRANSCRIPT
     return _write(conversation, condition, changes, now=now)
 

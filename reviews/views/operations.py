@@ -30,9 +30,7 @@ from reviews.models import (
 OPERATOR_GROUPS = ("Supervisor", "Compliance")
 RECENT_ROWS = 25
 State = Conversation.State
-# The final states an operator's retry starts over: reviews.pipeline.transitions.REQUEUE_SOURCES (not imported
-# here, so the page renders without loading the Genesys client code; a test keeps the two equal).
-RETRYABLE_STATES = (State.FAILED, State.RESTRICTED, State.ARCHIVED, State.AUDIO_UNAVAILABLE)
+RETRYABLE_STATES = Conversation.REQUEUE_STATES  # the ones reviews.pipeline.retry_conversation starts over
 # Batch jobs an operator should look at: still running, or gone (404 / expired) or given up on.
 OPEN_BATCH_STATES = (BatchJob.State.PENDING, BatchJob.State.LOST, BatchJob.State.ABANDONED)
 DIRECT_PROBE_WINDOW = timedelta(hours=1)

@@ -7,20 +7,17 @@ time order; the conversation-level numbers combine every part (combined_metrics 
 
 from __future__ import annotations
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 
+from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
 from reviews.models import Conversation, Transcript, Utterance
 from reviews.transcript_metrics import METRIC_KEYS
 
-# Time order; a part whose first phrase time is unknown goes last on every database (SQLite puts NULL first).
-PART_ORDER = (F("part_start_ms").asc(nulls_last=True), "communication_id", "recording_id", "pk")
 # The order of the turns on the review page and in the exports: all parts merged by time.
 UTTERANCE_ORDER = ("start_ms", "transcript_id", "index")
 # Transcript fields that make up a part's (and, combined, the conversation's) metrics.
 METRIC_FIELDS = (*METRIC_KEYS, "availability_latency_ms", "store_latency_ms", "download_seconds")
 
-_CUSTOMER_PURPOSES = ("customer", "external")
-_AGENT_PURPOSES = ("agent", "user")
 _SYSTEM_PURPOSES = ("ivr", "acd", "workflow", "bot", "voicemail")
 
 
@@ -33,7 +30,7 @@ def outcome_to_show(conversation: Conversation) -> str:
 
 
 def ordered_parts(conversation: Conversation) -> list[Transcript]:
-    return list(conversation.transcripts.order_by(*PART_ORDER))
+    return list(conversation.transcripts.all())  # Transcript's default ordering: time order
 
 
 def leg_labels(conversation: Conversation) -> dict[str, str]:
@@ -47,15 +44,15 @@ def leg_labels(conversation: Conversation) -> dict[str, str]:
         if not isinstance(participant, dict):
             continue
         purpose = str(participant.get("purpose") or "").lower()
-        if purpose in _CUSTOMER_PURPOSES:
+        if purpose in EXTERNAL_PURPOSES:
             label = "Customer"
-        elif purpose in _AGENT_PURPOSES:
+        elif purpose in AGENT_PURPOSES:
             label = "Agent"
         elif purpose in _SYSTEM_PURPOSES:
             label = "IVR"
         else:
             label = purpose.title() or "Participant"
-        name = str(participant.get("name") or "") if purpose not in _CUSTOMER_PURPOSES else ""
+        name = str(participant.get("name") or "") if purpose not in EXTERNAL_PURPOSES else ""
         if name:
             label = f"{label} · {name}"
         for session_id in participant.get("sessionIds") or []:

@@ -843,3 +843,17 @@ def test_it_reads_the_transcription_settings(mocked, gx, make_client):
     assert api_calls(mocked, "/routing/settings/transcription")[0].request.method == "GET"
     assert client.stats.by_endpoint[("routing.transcription.settings", 200)] == 1
     assert client.stats.api_calls == 1
+
+
+def test_it_peeks_at_a_presigned_url_with_one_byte_and_no_bearer_token(mocked, make_client):
+    url = "https://bucket.s3.test/transcriptsCache/c/comm-transcripts?X-Amz-Signature=abc"
+    mocked.get(url, status=206, body=b"{", headers={"Content-Encoding": "gzip", "Content-Range": "bytes 0-0/99"})
+    client = make_client()
+
+    with client.peek_download(url) as response:
+        assert (response.status_code, response.headers["Content-Encoding"]) == (206, "gzip")
+
+    sent = mocked.calls[-1].request.headers
+    assert sent["Range"] == "bytes=0-0" and "Authorization" not in sent
+    assert client.stats.by_endpoint[("s3.download", 206)] == 1
+    assert client.stats.api_calls == 0  # S3, not the Genesys API allowance

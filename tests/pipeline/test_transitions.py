@@ -141,6 +141,4 @@ def test_it_refuses_a_state_change_outside_a_named_transition():
     token, conversation = leased()
 
     with pytest.raises(transitions.IllegalTransition):
-        transitions.hand_back(conversation, token=token, now=NOW, state=State.STORED)
-    with pytest.raises(transitions.IllegalTransition):
         transitions.keep(conversation, token=token, now=NOW, state=State.STORED)

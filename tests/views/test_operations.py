@@ -155,13 +155,6 @@ def test_it_says_so_when_the_pipeline_refuses_the_retry(bob_client, failed, monk
     }
 
 
-def test_it_keeps_the_retryable_states_those_the_pipeline_requeues():
-    from reviews.pipeline.transitions import REQUEUE_SOURCES
-    from reviews.views.operations import RETRYABLE_STATES
-
-    assert set(RETRYABLE_STATES) == set(REQUEUE_SOURCES)
-
-
 def test_it_lists_final_states_with_their_outcome_escaped(bob_client, conversation, q1, d1, build):
     rows = {
         "conv-403": ("restricted", "missing conversation:view in division D1 <b>x</b>"),

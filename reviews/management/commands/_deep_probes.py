@@ -473,15 +473,6 @@ class DeepProbe:
         return outcome
 
     # ------------------------------------------------------------------------------ the download
-    def _range_get(self, url: str) -> requests.Response:
-        """GET bytes 0-0 of a pre-signed URL through the client's session, without Authorization (the URL is
-        signed for GET, so no HEAD; a bearer token must never reach S3)."""
-        session = self.client.session
-        prepared = session.prepare_request(requests.Request("GET", url, headers={"Range": "bytes=0-0"}))
-        prepared.headers.pop("Authorization", None)
-        environment = session.merge_environment_settings(prepared.url, {}, True, None, None)
-        return session.send(prepared, timeout=self.client.timeout, allow_redirects=True, **environment)
-
     def download_headers(self) -> list[Outcome]:
         name = "transcript download"
         if not self.transcript_url:
@@ -489,7 +480,7 @@ class DeepProbe:
         parts = urlsplit(self.transcript_url)
         query_keys = {key.lower() for key in parse_qs(parts.query)}
         try:
-            response = self._range_get(self.transcript_url)
+            response = self.client.peek_download(self.transcript_url)
         except requests.RequestException as error:
             return [
                 Outcome(name, "WARN", f"{parts.hostname}: {type(error).__name__}", fix="check outbound access to it")
