@@ -238,7 +238,7 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     """An analytics ISO-8601 timestamp ("2026-05-01T10:00:00.000Z") as an aware datetime; None if unreadable."""
     if not isinstance(value, str) or not value:
         return None
@@ -618,7 +618,7 @@ class GenesysClient:
                 )
                 reached_older = False
                 for conversation in conversations:
-                    ended = _parse_time(conversation.get("conversationEnd"))
+                    ended = parse_time(conversation.get("conversationEnd"))
                     if ended is None:
                         continue  # still active (or unreadable): not "recently ended"
                     if ended < ended_after:

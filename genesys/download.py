@@ -98,6 +98,20 @@ def parse_unsatisfied_range(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def expired_url_answer(response: requests.Response) -> bool:
+    """Whether S3 answered that the pre-signed URL expired (EXPIRED_MARKERS), reading at most ERROR_BODY_LIMIT
+    bytes of the error document."""
+    marker = EXPIRED_MARKERS.get(response.status_code)
+    if marker is None:
+        return False
+    body = b""
+    for chunk in response.iter_content(chunk_size=4096):
+        body += chunk
+        if len(body) >= ERROR_BODY_LIMIT:
+            break
+    return marker in body
+
+
 def presigned_get(
     session: requests.Session, url: str, *, headers: dict[str, str], timeout: float | tuple[float, float]
 ) -> requests.Response:
@@ -260,7 +274,7 @@ class _Download:
                 return
             self.restart_from_zero()
             raise _Retry("416 range not satisfiable", backoff=False)
-        if status in EXPIRED_MARKERS and self.is_expired(response, EXPIRED_MARKERS[status]):
+        if expired_url_answer(response):
             self.refresh(status)
             return
         if status >= 500 or status == 408:
@@ -326,16 +340,6 @@ class _Download:
                 f"{DOWNLOAD_ENDPOINT}: received {self.received} bytes, the server announced {self.total}"
             )
         self.complete = True
-
-    @staticmethod
-    def is_expired(response: requests.Response, marker: bytes) -> bool:
-        """Whether the first ERROR_BODY_LIMIT bytes of an error body contain `marker`."""
-        body = b""
-        for chunk in response.iter_content(chunk_size=4096):
-            body += chunk
-            if len(body) >= ERROR_BODY_LIMIT:
-                break
-        return marker in body
 
     def refresh(self, status: int) -> None:
         if self.refresh_url is None:

@@ -23,11 +23,12 @@ TRANSCRIPT_PART_WAIT_SECONDS after its first part.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Min
 
+from genesys.client import parse_time
 from genesys.clock import Clock
 from genesys.errors import AuthenticationError, GenesysError, PermissionDeniedError, RateLimitedError
 from reviews.models import Conversation, Transcript
@@ -360,15 +361,6 @@ def restrict_conversation(conversation: Conversation, *, token: str, now: dateti
     restrict(conversation, token=token, now=now, error=error)
 
 
-def _parse_time(value) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
 def resolve_from_recordings(*, client, conversation: Conversation, token: str, now: datetime) -> None:
     """A row made by the process endpoint for a conversation discovery has not seen yet: the recording
     metadata gives its communication ids (Recording.sessionId) and times, without waiting for analytics."""
@@ -386,8 +378,8 @@ def resolve_from_recordings(*, client, conversation: Conversation, token: str, n
     sessions = list(dict.fromkeys(m["sessionId"] for m in audio if m.get("sessionId")))
     if not sessions:
         return
-    starts = [t for t in (_parse_time(m.get("startTime")) for m in audio) if t]
-    ends = [t for t in (_parse_time(m.get("endTime")) for m in audio) if t]
+    starts = [t for t in (parse_time(m.get("startTime")) for m in audio) if t]
+    ends = [t for t in (parse_time(m.get("endTime")) for m in audio) if t]
     changes = {"communication_ids": sessions}
     if starts:
         changes["started_at"] = min(starts)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from genesys.client import parse_time
 from genesys.clock import Clock
 from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
 from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
@@ -54,12 +55,6 @@ class DiscoveryResult:
 
     def __str__(self) -> str:
         return f"found={self.found} created={self.created}"
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def voice_sessions(participant: dict) -> list[dict]:

@@ -23,8 +23,14 @@ import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from genesys.client import DEFAULT_SEARCH_LANGUAGES, language_required, parse_search_page, transcript_search_body
-from genesys.download import ERROR_BODY_LIMIT, EXPIRED_MARKERS, content_encoding_of
+from genesys.client import (
+    DEFAULT_SEARCH_LANGUAGES,
+    language_required,
+    parse_search_page,
+    parse_time,
+    transcript_search_body,
+)
+from genesys.download import EXPIRED_MARKERS, content_encoding_of, expired_url_answer
 from genesys.errors import (
     GenesysError,
     MalformedResponseError,
@@ -37,7 +43,7 @@ from genesys.errors import (
 )
 from reviews.models import Division, GenesysFinding, Queue
 from reviews.pipeline import org
-from reviews.pipeline.discovery import communication_ids_of, division_ids_of, parse_time
+from reviews.pipeline.discovery import communication_ids_of, division_ids_of
 from reviews.pipeline.names import store_names
 from reviews.pipeline.transitions import safe_error
 
@@ -504,15 +510,10 @@ class DeepProbe:
 
     @staticmethod
     def _expiry(response: requests.Response) -> str | None:
-        marker = EXPIRED_MARKERS.get(response.status_code)
-        if marker is None:
+        """ "Request has expired" (403) or "ExpiredToken" (400) when S3 said the URL expired, else None."""
+        if not expired_url_answer(response):
             return None
-        body = b""
-        for chunk in response.iter_content(chunk_size=4096):  # an S3 error document: small, never a transcript
-            body += chunk
-            if len(body) >= ERROR_BODY_LIMIT:
-                break
-        return marker.decode().replace("<Code>", "").replace("</Code>", "") if marker in body else None
+        return EXPIRED_MARKERS[response.status_code].decode().replace("<Code>", "").replace("</Code>", "")
 
     @staticmethod
     def _download_outcome(name: str, finding: dict) -> Outcome:
