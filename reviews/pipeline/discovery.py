@@ -34,16 +34,6 @@ DISCOVERY_CURSOR = "discovery"
 CALL_MEDIA = ("voice", "callback")
 # Conversation-level purposes whose participantName is a person we may show (never the customer's).
 _NAMED_PURPOSES = ("agent", "user", "acd", "ivr", "workflow")
-DESCRIPTIVE_FIELDS = (
-    "started_at",
-    "ended_at",
-    "direction",
-    "queue_id",
-    "agent_id",
-    "division_id",
-    "communication_ids",
-    "participants",
-)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,10 @@ def claim(*, now: datetime, limit: int, extra: Q | None = None, due: bool = True
     # Re-checking the condition in the UPDATE makes the claim atomic: a row another worker leased
     # between our SELECT and this UPDATE no longer matches and is skipped.
     Conversation.objects.filter(condition, pk__in=candidate_ids).update(lease_token=token, lease_expires_at=expires)
-    claimed = list(Conversation.objects.filter(lease_token=token).order_by("next_attempt_at", "pk"))
+    # The queue comes along: whether it transcribes at all is asked of every claimed conversation.
+    claimed = list(
+        Conversation.objects.filter(lease_token=token).select_related("queue").order_by("next_attempt_at", "pk")
+    )
     return token, claimed
 
 

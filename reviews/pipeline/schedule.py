@@ -173,7 +173,3 @@ def audio_retry_at(conversation: Conversation, *, now: datetime) -> datetime:
     waited = max((now - since).total_seconds(), 0.0)
     delay = min(max(settings.TRANSCRIPT_POLL_BASE_SECONDS, waited / 2), settings.TRANSCRIPT_POLL_MAX_SECONDS)
     return now + timedelta(seconds=delay)
-
-
-def wait_until(*, now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)
