@@ -13,6 +13,9 @@ graceful_timeout = 30
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
+# The combined format's request line (%(r)s) and referer (%(f)s) carry query strings, and search terms (which
+# may hold a card number the caller pasted) travel in ?q=: log the path only (%(U)s) and no referer.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -34,6 +34,28 @@ WEBHOOK_SECRET = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ=="
 # ---------------------------------------------------------------- output
 
 
+def compliance_client(username: str, password: str, **client_kwargs):
+    """(user, Django test Client) for a compliance officer signed in the whole way (inside a Django child).
+
+    Compliance sees every conversation (is_staff alone sees none: reviews/access.py) and needs a verified
+    second factor, which the session records as the verification page would (reviews/mfa.py).
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = get_user_model().objects.create_user(username, password=password)
+    user.groups.add(Group.objects.get_or_create(name="Compliance")[0])
+    client = Client(**client_kwargs)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.create(user=user, name="bench", confirmed=True).persistent_id
+    session.save()
+    return user, client
+
+
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     def cell(value: object) -> str:
         if isinstance(value, float):

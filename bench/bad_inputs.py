@@ -29,6 +29,7 @@ from bench._common import (  # noqa: E402
     EMULATOR_CLIENT_SECRET,
     PYTHON,
     ROOT,
+    compliance_client,
     django_env,
     md_table,
     migrate,
@@ -271,7 +272,6 @@ def django_child() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
 
@@ -281,7 +281,7 @@ def django_child() -> None:
 
     pairs, _ = populate_conversations(20, seed=1, prefix="bad")
     bulk_load_utterances(utterance_rows(pairs, 20, TextGenerator(seed=1), rare=rare_row_plan(400), chunk=1000))
-    user = get_user_model().objects.create_user("bench-staff", password="bench-password-123", is_staff=True)
+    user, web = compliance_client("bench-staff", "bench-password-123", SERVER_NAME="localhost")
     _, key = ApiToken.issue(user=user, name="bench")
     engine = connection.vendor
     rows = []
@@ -292,8 +292,6 @@ def django_child() -> None:
         except Exception as exc:  # noqa: BLE001
             out = describe_exc(exc)
         rows.append(("search string", label(q), f"search() [{engine}]", short(out)))
-    web = Client(SERVER_NAME="localhost")
-    web.force_login(user)
     for q in ['"unbalanced quote', "a" * 5000, "\x00null", "<script>alert(1)</script>"]:
         res = web.get("/search/", {"q": q})
         body = res.content.decode(errors="replace")

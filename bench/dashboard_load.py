@@ -100,7 +100,15 @@ def populate_child(args: argparse.Namespace) -> None:
         )
     user_model = get_user_model()
     user_model.objects.filter(username="bench-staff").delete()
-    user_model.objects.create_user("bench-staff", password="bench-password-123", is_staff=True)
+    from django.contrib.auth.models import Group
+
+    from reviews.models import AccessScope, Division
+
+    # A supervisor of every division: signs in with a password alone (is_staff would see nothing, and
+    # Compliance would need a TOTP code at sign-in).
+    user = user_model.objects.create_user("bench-staff", password="bench-password-123")
+    user.groups.add(Group.objects.get_or_create(name="Supervisor")[0])
+    AccessScope.objects.create(user=user).divisions.set(Division.objects.all())
     ids = list(
         Conversation.objects.filter(state="stored", transcripts__isnull=False)
         .exclude(genesys_id__startswith="load-")

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
     PYTHON,
+    compliance_client,
     django_env,
     md_table,
     migrate,
@@ -89,9 +90,7 @@ def child(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from reviews.views import review
@@ -99,9 +98,7 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     conversation = _populate(args.utterances, args.seed)
     load_s = time.perf_counter() - t0
-    user = get_user_model().objects.create_user("bench-staff", password="x", is_staff=True, is_superuser=True)
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
+    _user, client = compliance_client("bench-staff", "x", HTTP_HOST="localhost")
     url = f"/conversations/{conversation.genesys_id}/"
     window = review.REVIEW_PAGE_UTTERANCES
     chunks = -(-args.utterances // window)

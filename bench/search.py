@@ -72,7 +72,11 @@ def child(args: argparse.Namespace) -> None:
     load["conversations_s"] = conv_s
     rows = Utterance.objects.count()
 
-    user = get_user_model().objects.create_user("bench-staff", password="x", is_staff=True)
+    from django.contrib.auth.models import Group
+
+    # Compliance sees every conversation (is_staff alone sees none: reviews/access.py).
+    user = get_user_model().objects.create_user("bench-staff", password="x")
+    user.groups.add(Group.objects.get_or_create(name="Compliance")[0])
     names = {f.name for f in dataclasses.fields(SearchFilters)}
     queue_field = "queue_ids" if "queue_ids" in names else "queues"
     common = ["account", "payment", "card", "balance", "refund"]

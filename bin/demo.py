@@ -86,7 +86,8 @@ def main() -> None:
     env = {**os.environ, **DEMO_ENV}
     data_dir = Path(env.get("DATA_DIR", ROOT / "var"))
     log_dir = data_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the settings would create it
+    log_dir.mkdir(mode=0o700, exist_ok=True)
     for port in (PORT, EMULATOR_PORT):
         if not port_is_free(port):
             raise SystemExit(f"port {port} is in use; stop what runs there or set PORT / EMULATOR_PORT")
@@ -149,6 +150,7 @@ def main() -> None:
         wait_for_port(PORT)
         print()
         print(f"Transcript Vault is running at http://127.0.0.1:{PORT}/  (logins above; Ctrl-C stops everything)")
+        print("admin and compliance: have an authenticator app ready (TOTP); the first sign-in pairs it")
         print(f"Genesys emulator: http://127.0.0.1:{EMULATOR_PORT}   logs: {log_dir}")
         while all(child.poll() is None for child in children):
             time.sleep(1)

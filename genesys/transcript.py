@@ -6,6 +6,9 @@ appears in an error message.
 
 A document stored gzip-compressed (S3 served it with `Content-Encoding: gzip`, and downloads keep the served
 bytes) is decompressed while it is read, in both passes, so memory stays flat either way.
+
+The source is a path or a readable, seekable binary file (the vault hands over its decrypting blob reader, so
+no plaintext copy is ever written); a file is rewound for each pass and left open for the caller to close.
 """
 
 from __future__ import annotations
@@ -188,20 +191,39 @@ def phrase_from(item: Any, *, transcript_id: str | None, position: int, conversa
     )
 
 
-def is_gzip(path: os.PathLike | str, content_encoding: str | None = None) -> bool:
-    """Whether to read `path` through gzip: the server said so, or the file starts with the gzip magic."""
+# Where a document comes from: a file name, or an open binary file (readable and seekable).
+Source = os.PathLike | str | IO[bytes]
+
+
+@contextmanager
+def _raw(source: Source) -> Iterator[IO[bytes]]:
+    """The source's bytes from the start; a file given open is rewound and not closed."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as stream:
+            yield stream
+    else:
+        source.seek(0)
+        yield source
+
+
+def is_gzip(source: Source, content_encoding: str | None = None) -> bool:
+    """Whether to read `source` through gzip: the server said so, or the file starts with the gzip magic."""
     if content_encoding is not None and content_encoding.strip().lower() in GZIP_ENCODINGS:
         return True
-    with open(path, "rb") as stream:
+    with _raw(source) as stream:
         return stream.read(len(GZIP_MAGIC)) == GZIP_MAGIC
 
 
 @contextmanager
-def _open(path: os.PathLike | str, *, compressed: bool) -> Iterator[IO[bytes]]:
+def _open(source: Source, *, compressed: bool) -> Iterator[IO[bytes]]:
     """The document's JSON bytes as a stream; a damaged gzip stream becomes TranscriptFormatError."""
     try:
-        with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
-            yield stream
+        with _raw(source) as raw:
+            if not compressed:
+                yield raw
+                return
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                yield stream
     except _GZIP_ERRORS:
         if not compressed:
             raise
@@ -214,7 +236,7 @@ def _format_error(exc: Exception) -> TranscriptFormatError:
     return TranscriptFormatError(f"transcript document is {kind} ({type(exc).__name__})")
 
 
-def _events(path: os.PathLike | str, *, compressed: bool = False) -> Iterator[tuple[str, str, Any]]:
+def _events(path: Source, *, compressed: bool = False) -> Iterator[tuple[str, str, Any]]:
     """(prefix, event, value) for the whole file; parse failures become TranscriptFormatError."""
     try:
         with _open(path, compressed=compressed) as stream:
@@ -225,7 +247,7 @@ def _events(path: os.PathLike | str, *, compressed: bool = False) -> Iterator[tu
         raise _format_error(exc) from None
 
 
-def _items(path: os.PathLike | str, prefix: str, *, compressed: bool = False) -> Iterator[Any]:
+def _items(path: Source, prefix: str, *, compressed: bool = False) -> Iterator[Any]:
     try:
         with _open(path, compressed=compressed) as stream:
             yield from IJSON.items(stream, prefix, buf_size=BUFFER_SIZE, use_float=True)
@@ -266,7 +288,7 @@ class _Collector:
 
 
 class TranscriptDocument:
-    def __init__(self, path: os.PathLike | str, *, content_encoding: str | None = None) -> None:
+    def __init__(self, path: Source, *, content_encoding: str | None = None) -> None:
         self.path = path
         self.compressed = is_gzip(path, content_encoding)
         self.conversation_id: str | None = None
@@ -404,8 +426,10 @@ class TranscriptDocument:
             position += 1
 
 
-def parse_transcript(path: os.PathLike | str, *, content_encoding: str | None = None) -> TranscriptDocument:
+def parse_transcript(path: Source, *, content_encoding: str | None = None) -> TranscriptDocument:
     """Read the document's metadata in one streaming pass; call .phrases() to stream its phrases.
+
+    `path` is a file name or an open, seekable binary file; a file must stay open until .phrases() is done.
 
     `content_encoding` is the download's Content-Encoding: "gzip" (or a file starting with the gzip magic)
     is decompressed while streaming; anything else is read as plain JSON. Raises TranscriptFormatError for

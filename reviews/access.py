@@ -1,11 +1,15 @@
 """Per-user conversation scope (OWASP ASVS 8.2.2: a user opens only the conversations they may see).
 
 Groups are created by migration 0002:
-- Compliance (and staff/superusers) see every conversation, read-only for Compliance;
+- Compliance sees every conversation, read-only;
 - Supervisor sees conversations whose queue's division, or whose own division, is in
   user.access_scope.divisions;
 - Reviewer sees conversations whose queue is in user.access_scope.queues.
 A user in several groups gets the union. No scope, no group or anonymous: nothing.
+
+`is_staff` and `is_superuser` grant no transcript access at all (least privilege): they open the Django admin,
+which shows pipeline facts but no transcript text. An administrator who must read conversations joins a group,
+and that membership change is itself an audit event (reviews/auth_events.py).
 """
 
 from __future__ import annotations
@@ -41,9 +45,7 @@ def is_signed_in(user) -> bool:
 
 
 def sees_everything(user) -> bool:
-    if not is_signed_in(user):
-        return False
-    return bool(user.is_staff or user.is_superuser or COMPLIANCE in group_names(user))
+    return is_signed_in(user) and COMPLIANCE in group_names(user)
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,18 @@ def get_conversation_for_user(user, genesys_id: str) -> Conversation:
 
 
 def can_see_finding_details(user) -> bool:
-    """Masked excerpts and rules of PII findings: Compliance and staff only."""
+    """Masked excerpts and rules of PII findings: Compliance only."""
     return sees_everything(user)
 
 
 def can_review(user) -> bool:
-    """Change review status, add notes, trigger processing. Compliance alone is read-only."""
-    if not is_signed_in(user):
-        return False
-    return bool(user.is_staff or user.is_superuser or group_names(user) & {REVIEWER, SUPERVISOR})
+    """Change review status, add notes, trigger processing, retry and replay. Compliance alone is read-only."""
+    return is_signed_in(user) and bool(group_names(user) & {REVIEWER, SUPERVISOR})
+
+
+def can_reveal_masked_values(user) -> bool:
+    """Reveal what the vault masked (a leaked card number, ...): compliance officers only, never staff alone.
+
+    PCI DSS 3.4.1: the full PAN is shown only to those with a documented business need; every reveal is audited.
+    """
+    return is_signed_in(user) and COMPLIANCE in group_names(user)

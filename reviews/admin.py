@@ -1,11 +1,26 @@
 """Django admin. OAuthToken (the shared Genesys access token) is deliberately not registered: the admin must
-never be able to show it."""
+never be able to show it.
+
+The site needs a verified second factor (django-otp's OTPAdminSite; reviews/mfa.py) and signs in through
+/login/ only, so there is one sign-in form to throttle and audit. Being staff opens the admin, not the
+transcripts (reviews/access.py): the admin shows pipeline facts, never transcript text, finding excerpts or
+review notes. Every admin view runs inside auth_events.acting(request), so privilege, password and device
+changes made here are audited with the administrator's name and address.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from functools import wraps
 
-from reviews import audit
+from django.contrib import admin, messages
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
+from django_otp.admin import OTPAdminSite
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from reviews import audit, auth_events
 from reviews.models import (
     AccessScope,
     Agent,
@@ -24,6 +39,29 @@ from reviews.models import (
     SyncCursor,
     Transcript,
 )
+
+
+class VaultAdminSite(OTPAdminSite):
+    def login(self, request, extra_context=None):
+        next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index", current_app=self.name)
+        return redirect_to_login(next_url, login_url=reverse("login"))
+
+    def admin_view(self, view, cacheable=False):
+        protected = super().admin_view(view, cacheable)
+
+        @wraps(protected)
+        def attributed(request, *args, **kwargs):
+            with auth_events.acting(request):
+                return protected(request, *args, **kwargs)
+
+        return attributed
+
+
+# django-otp's documented way to protect the default site (the URLconf keeps using admin.site).
+admin.site.__class__ = VaultAdminSite
+# Replaced below: the user admin with audited privilege changes, the device admin without the device keys.
+admin.site.unregister(get_user_model())
+admin.site.unregister(TOTPDevice)
 
 
 class AuditedAdminMixin:
@@ -190,6 +228,8 @@ class RedactionFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("transcript", "kind", "rule", "confidence", "start_ms")
     list_filter = ("kind", "rule")
     search_fields = ("transcript__conversation__genesys_id",)
+    # The excerpt is for compliance officers (access.can_see_finding_details), and staff alone are not.
+    exclude = ("masked_excerpt", "utterance")
 
 
 @admin.register(AudioRecording)
@@ -231,16 +271,60 @@ class ReviewNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("conversation", "author", "status_from", "status_to", "created_at")
     list_filter = ("status_to",)
     search_fields = ("conversation__genesys_id",)
+    exclude = ("body",)  # notes describe what was said: for those who may read the conversation
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at")
+    list_display = ("name", "user", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("scope", "revoked_at")
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    # Only the label is editable: a token never changes owner (ApiToken.save refuses it too), and a wider
+    # scope or a longer life is a new token (manage.py create_api_token), not an edit.
+    readonly_fields = (
+        "user",
+        "prefix",
+        "key_hash",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_reason",
+    )
+    actions = ["revoke"]
 
     def has_add_permission(self, request):
-        # Keys are shown once at issue time (ApiToken.issue); the admin cannot display them.
+        # Keys are shown once at issue time (ApiToken.issue, create_api_token); the admin cannot display them.
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        count = auth_events.revoke_tokens(queryset, reason=f"revoked in the admin by {request.user.get_username()}")
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+@admin.register(get_user_model())
+class VaultUserAdmin(AuditedAdminMixin, UserAdmin):
+    """Django's user admin; changes to staff, superuser, active, groups and passwords are PRIVILEGE_CHANGE,
+    PASSWORD_CHANGE and TOKEN_REVOKED events (auth_events), on top of the ADMIN_CHANGE row every edit gets."""
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Second-factor devices: listed and removable (a lost phone), never readable: the key would let an
+    administrator produce the user's codes. Removing one makes its owner enrol again at the next sign-in."""
+
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
+    list_filter = ("confirmed",)
+    search_fields = ("user__username",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # users enrol themselves, so only they ever see the key
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
+
+DATABASE_FILE_MODE = 0o600
 
 
 def create_schedules(sender, *, using: str = "default", **kwargs) -> None:
@@ -27,6 +33,25 @@ def restore_search_triggers(sender, *, using: str = "default", **kwargs) -> None
         ensure_triggers()
 
 
+def private_sqlite_files(sender, *, connection, **kwargs) -> None:
+    """connection_created: the SQLite database and its -wal/-shm files are the owner's only (0600).
+
+    SQLite creates the -wal and -shm files with the database file's mode, so once the database is 0600 every
+    later one is too; the first connection (which created all three with the umask's mode) fixes them here.
+    """
+    if connection.vendor != "sqlite":
+        return
+    name = str(connection.settings_dict["NAME"])
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return  # in-memory (the test suite's default): nothing on disk
+    for path in (Path(name), Path(f"{name}-wal"), Path(f"{name}-shm")):
+        try:
+            if path.stat().st_mode & 0o777 != DATABASE_FILE_MODE:
+                os.chmod(path, DATABASE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Transcript Vault"
@@ -34,3 +59,7 @@ class ReviewsConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(create_schedules, sender=self, dispatch_uid="reviews.create_schedules")
         post_migrate.connect(restore_search_triggers, sender=self, dispatch_uid="reviews.restore_search_triggers")
+        connection_created.connect(private_sqlite_files, dispatch_uid="reviews.private_sqlite_files")
+        from reviews import auth_events  # imports models: only once the app registry is ready
+
+        auth_events.connect()

@@ -2,8 +2,10 @@
 by default when REDIS_URL is set, else the database. A worker running for a day then asks the login service for one token, not one per
 task or process; a token Genesys rejects (401) is discarded for everyone at once.
 
-The token is a 24-hour bearer credential: it is stored like the rate-limit state, readable to whoever can
-read the database or Redis (the same people who can read GENESYS_CLIENT_SECRET from the environment).
+The token is a 24-hour bearer credential for the whole Genesys org, so it is sealed at rest (AES-256-GCM under
+the vault key, bound to its cache key): a database dump, a backup or a look at Redis does not hand it out. A
+token that cannot be opened (sealed by a key the keyring no longer holds, or tampered with) is a cache miss:
+the next caller fetches a new one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from reviews.encryption import DecryptionError, seal, unseal
 from reviews.models import OAuthToken
 
 # One process fetches a token at a time; a lock older than this belongs to a process that died mid-request.
@@ -25,6 +28,23 @@ LOCK_WAIT_SECONDS = 35.0
 LOCK_POLL_SECONDS = 0.05
 
 
+def associated_data(key: str) -> bytes:
+    """What a sealed token is bound to: its cache key (a token copied to another key does not open)."""
+    return f"oauth-token:{key}".encode()
+
+
+def seal_token(key: str, token: str) -> str:
+    return seal(token.encode(), associated_data=associated_data(key))
+
+
+def unseal_token(key: str, sealed: str) -> str | None:
+    """The token, or None when it cannot be opened (its key was retired and dropped, or it was tampered with)."""
+    try:
+        return unseal(sealed, associated_data=associated_data(key)).decode()
+    except DecryptionError:
+        return None
+
+
 class DatabaseTokenCache:
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.time) -> None:
         self._sleep = sleep
@@ -32,16 +52,20 @@ class DatabaseTokenCache:
 
     def get(self, key: str) -> tuple[str, float] | None:
         row = OAuthToken.objects.filter(key=key).values_list("token", "refresh_at").first()
-        if not row or not row[0]:
+        token = unseal_token(key, row[0]) if row and row[0] else None
+        if token is None:
             return None
-        return row[0], float(row[1])
+        return token, float(row[1])
 
     def set(self, key: str, token: str, refresh_at: float) -> None:
         self._row(key)
-        OAuthToken.objects.filter(key=key).update(token=token, refresh_at=refresh_at)
+        OAuthToken.objects.filter(key=key).update(token=seal_token(key, token), refresh_at=refresh_at)
 
     def discard(self, key: str, token: str) -> None:
-        OAuthToken.objects.filter(key=key, token=token).update(token="", refresh_at=0)
+        sealed = OAuthToken.objects.filter(key=key).values_list("token", flat=True).first()
+        if sealed and unseal_token(key, sealed) == token:
+            # Conditional on the sealed value read: a token someone stored meanwhile is never discarded.
+            OAuthToken.objects.filter(key=key, token=sealed).update(token="", refresh_at=0)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -82,21 +106,22 @@ class RedisTokenCache:
         return f"{self._prefix}{key}"
 
     def get(self, key: str) -> tuple[str, float] | None:
-        token, refresh_at = self._redis.hmget(self._key(key), "token", "refresh_at")
-        if not token or refresh_at is None:
+        sealed, refresh_at = self._redis.hmget(self._key(key), "token", "refresh_at")
+        token = unseal_token(key, _text(sealed)) if sealed else None
+        if token is None or refresh_at is None:
             return None
-        return token.decode() if isinstance(token, bytes) else token, float(refresh_at)
+        return token, float(refresh_at)
 
     def set(self, key: str, token: str, refresh_at: float) -> None:
         ttl = max(int(refresh_at - self._now()), 1)
         pipe = self._redis.pipeline()
-        pipe.hset(self._key(key), mapping={"token": token, "refresh_at": repr(refresh_at)})
+        pipe.hset(self._key(key), mapping={"token": seal_token(key, token), "refresh_at": repr(refresh_at)})
         pipe.expire(self._key(key), ttl)
         pipe.execute()
 
     def discard(self, key: str, token: str) -> None:
         current = self._redis.hget(self._key(key), "token")
-        if current is not None and (current.decode() if isinstance(current, bytes) else current) == token:
+        if current is not None and unseal_token(key, _text(current)) == token:
             self._redis.delete(self._key(key))
 
     @contextmanager
@@ -114,6 +139,10 @@ class RedisTokenCache:
         finally:
             if held and self._redis.get(lock_key) in (mine, mine.encode()):
                 self._redis.delete(lock_key)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def token_cache_from_settings():

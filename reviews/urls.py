@@ -3,18 +3,27 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from reviews.views import api, audio, charts, health, metrics, operations, review, search
+from reviews.views import account, api, audio, charts, health, metrics, operations, reveal, review, search
 
 urlpatterns = [
     path("", search.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/verify/", account.verify, name="mfa-verify"),
+    path("account/enrol/", account.enrol, name="mfa-enrol"),
+    path("account/password/", account.password_change, name="password_change"),
+    path("account/password/done/", account.password_change_done, name="password_change_done"),
     path("healthz", health.healthz, name="healthz"),
     path("search/", search.search, name="search"),
     path("conversations/<str:conversation_id>/", review.conversation, name="conversation"),
     path("conversations/<str:conversation_id>/review", review.update_review, name="update-review"),
     path("conversations/<str:conversation_id>/export.<str:fmt>", review.export, name="export"),
     path("conversations/<str:conversation_id>/audio/<int:recording_pk>", audio.stream, name="audio"),
+    path(
+        "conversations/<str:conversation_id>/utterances/<int:utterance_pk>/reveal",
+        reveal.reveal,
+        name="reveal-utterance",
+    ),
     path("charts/", charts.charts, name="charts"),
     path("operations/", operations.operations, name="operations"),
     path("operations/retry/<str:conversation_id>", operations.retry, name="operations-retry"),

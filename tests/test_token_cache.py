@@ -7,6 +7,7 @@ import redis
 
 from genesys.auth import TokenProvider
 from genesys.clock import FakeClock
+from reviews.encryption import generate_key_text, keyring
 from reviews.models import OAuthToken
 from reviews.token_cache import LOCK_SECONDS, DatabaseTokenCache, RedisTokenCache
 
@@ -51,7 +52,27 @@ def test_it_shares_one_token_between_worker_processes_through_the_database(mocke
     assert second.token() == "token-1"
 
     assert len(mocked.calls) == 1
-    assert OAuthToken.objects.get().token == "token-1"
+    stored = OAuthToken.objects.get().token
+    assert stored.startswith(f"tv1:{keyring().active.key_id}:") and "token-1" not in stored  # sealed at rest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_treats_a_token_it_cannot_open_as_a_miss(settings):
+    cache = DatabaseTokenCache()
+    cache.set("k", "token-1", 1e12)
+    settings.VAULT_ENCRYPTION_KEY = generate_key_text()  # the sealing key is gone
+
+    assert cache.get("k") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_a_sealed_token_moved_to_another_cache_key():
+    cache = DatabaseTokenCache()
+    cache.set("k", "token-1", 1e12)
+    cache.set("other", "token-2", 1e12)
+    OAuthToken.objects.filter(key="other").update(token=OAuthToken.objects.get(key="k").token)
+
+    assert cache.get("other") is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -113,6 +134,9 @@ def test_it_shares_one_token_between_processes_through_redis(mocked):
         )
         assert first.token() == second.token() == "token-r"
         assert len(mocked.calls) == 1
+
+        stored = client.hget(f"{prefix}{first.cache_key}", "token")
+        assert stored.startswith(b"tv1:") and b"token-r" not in stored  # sealed in Redis too
 
         first.invalidate("token-r")
         assert RedisTokenCache(client, prefix=prefix).get(first.cache_key) is None

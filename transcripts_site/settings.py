@@ -9,6 +9,7 @@ variable when a value is malformed, so a typo never silently falls back.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -112,16 +113,16 @@ def database_from_url(name: str, url: str) -> dict:
 
 # Core Django
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = envsecret("SECRET_KEY", "django-insecure-transcript-vault-local-development-key-do-not-deploy")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SITE_ROOT = envurl("SITE_ROOT", "http://localhost:8000")
 
 DATA_DIR = Path(envstr("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only: it holds the vault
 except OSError as exc:
     raise ImproperlyConfigured(f"DATA_DIR {str(DATA_DIR)!r} cannot be created: {exc}") from None
+
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -134,19 +135,33 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "reviews",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise: every response Django renders is no-store; static files keep their cache headers.
+    "reviews.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before the second-factor check: a session left idle is signed out, not asked for a TOTP code.
+    "reviews.middleware.IdleSessionTimeoutMiddleware",
+    # Compliance officers and admins reach nothing but the second-factor pages until they verified a TOTP code.
+    "reviews.mfa.require_second_factor",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "transcripts_site.urls"
@@ -198,6 +213,70 @@ REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
 
+# Secrets. SECRET_KEY signs sessions, CSRF tokens and django-q2's task pickles: anyone who knows it and can write
+# to the broker runs code in the worker, so a published key is refused. VAULT_ENCRYPTION_KEY encrypts what the
+# vault holds at rest (reviews/encryption.py). On embedded defaults (one machine, SQLite) a missing secret is
+# generated once into DATA_DIR/secrets (0600); with DATABASE_URL or REDIS_URL (several machines share the data)
+# every process must be given the same secrets, so a missing one stops start-up.
+PUBLISHED_SECRET_KEYS = frozenset({"django-insecure-transcript-vault-local-development-key-do-not-deploy"})
+SHARED_DEPLOYMENT = bool(DATABASE_URL or REDIS_URL)
+
+
+def local_secret(name: str, generate) -> str:
+    """NAME's value from DATA_DIR/secrets/NAME, created (0600, race-free) by the first process that needs it."""
+    if SHARED_DEPLOYMENT:
+        raise ImproperlyConfigured(
+            f"{name} (or {name}_FILE) must be set: with DATABASE_URL or REDIS_URL every web and worker process "
+            f"needs the same value (see docs/deploy.md)"
+        )
+    directory = DATA_DIR / "secrets"
+    target = directory / name.lower()
+    if not target.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staged = directory / f".{target.name}.{os.getpid()}"
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(generate())
+        try:
+            os.link(staged, target)  # fails if another process won the race: theirs is used
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink()
+    return target.read_text().strip()
+
+
+def secret_key_text() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(50)
+
+
+def vault_key_text() -> str:
+    from reviews.encryption import generate_key_text
+
+    return generate_key_text()
+
+
+SECRET_KEY = envsecret("SECRET_KEY") or local_secret("SECRET_KEY", secret_key_text)
+if SECRET_KEY in PUBLISHED_SECRET_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the published development key; with DEBUG off set a secret one "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+VAULT_ENCRYPTION_KEY = envsecret("VAULT_ENCRYPTION_KEY") or local_secret("VAULT_ENCRYPTION_KEY", vault_key_text)
+# Retired keys, kept only to read what they sealed until `manage.py rotate_key` re-encrypted it.
+VAULT_ENCRYPTION_OLD_KEYS = envsecret("VAULT_ENCRYPTION_OLD_KEYS").replace(",", " ").split()
+
+
+def _validated_keyring():
+    from reviews.encryption import keyring_from  # fails loudly here, at start-up, on a malformed key
+
+    return keyring_from(VAULT_ENCRYPTION_KEY, VAULT_ENCRYPTION_OLD_KEYS)
+
+
+_validated_keyring()
+
 Q_CLUSTER_WORKERS = envint("Q_CLUSTER_WORKERS", 2, minimum=1)
 Q_CLUSTER_TIMEOUT = envint("Q_CLUSTER_TIMEOUT", 600, minimum=10)
 Q_CLUSTER = {
@@ -225,9 +304,45 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # Auth
+# django-axes first: it counts failed logins (web and admin) and refuses a locked-out client before the password
+# is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "search"
 LOGOUT_REDIRECT_URL = "login"
+# Lockout (django-axes) counts failed passwords and failed second-factor codes per username, from any address,
+# and per client address, for any username: the first bounds guessing one account however many addresses an
+# attacker has, the second stops spraying one password over many accounts (ASVS 6.3.1). Unknown usernames
+# count like real ones, so a lockout says nothing about which accounts exist. Hammering a locked account does
+# not extend its lockout (its owner signs in once the cool-off has passed), and a user's count is reset only
+# once a whole sign-in (second factor included) succeeded: reviews/auth_events.py. Behind a proxy set
+# SECURE_PROXY_SSL (docs/deploy.md) or every client shares the proxy's address, and its lockout.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "reviews.views.account.locked_out"
+# The same client address as the audit log (X-Forwarded-For's last hop only behind a declared proxy).
+AXES_CLIENT_IP_CALLABLE = "reviews.audit.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+# Sign-ins and sign-outs are AuditEvents already; a second, unpruned log of them is not kept.
+AXES_DISABLE_ACCESS_LOG = True
+# Its start-up banner would repeat in every command's output.
+AXES_VERBOSE = False
+# TOTP second factor (django-otp) for compliance officers and admins, or for everyone: reviews/mfa.py.
+MFA_REQUIRED_FOR_EVERYONE = envbool("MFA_REQUIRED_FOR_EVERYONE", False)
+OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Transcript Vault")
+# API tokens expire: API_TOKEN_LIFETIME_DAYS by default, never more than API_TOKEN_MAX_LIFETIME_DAYS.
+API_TOKEN_MAX_LIFETIME_DAYS = 365
+API_TOKEN_LIFETIME_DAYS = envint("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
+if API_TOKEN_LIFETIME_DAYS > API_TOKEN_MAX_LIFETIME_DAYS:
+    raise ImproperlyConfigured(
+        f"API_TOKEN_LIFETIME_DAYS must be at most {API_TOKEN_MAX_LIFETIME_DAYS}, got {API_TOKEN_LIFETIME_DAYS}"
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -261,10 +376,56 @@ SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 SESSION_COOKIE_HTTPONLY = True
+# The pages send the CSRF token from the template (hx-headers), so no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# Absolute session lifetime; SESSION_IDLE_TIMEOUT_SECONDS ends a session earlier once it goes unused
+# (reviews/middleware.py).
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+SESSION_IDLE_TIMEOUT_SECONDS = envint("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60, minimum=120)
+if SESSION_IDLE_TIMEOUT_SECONDS > SESSION_COOKIE_AGE:
+    raise ImproperlyConfigured(
+        f"SESSION_IDLE_TIMEOUT_SECONDS ({SESSION_IDLE_TIMEOUT_SECONDS}) must not exceed SESSION_COOKIE_AGE "
+        f"({SESSION_COOKIE_AGE}), the absolute session lifetime"
+    )
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# django-csp 4: no inline script or style, no eval (templates/base.html sets htmx's allowEval off to match),
+# nothing may frame the vault, forms post only to it. Audio responses carry their own sandboxing policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],  # the MFA enrolment QR code is inline SVG markup, not a data: URL
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Browser features the vault never uses, each sent as `feature=()` (reviews/middleware.py).
+PERMISSIONS_POLICY_DISABLED = (
+    "accelerometer",
+    "browsing-topics",
+    "camera",
+    "display-capture",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "screen-wake-lock",
+    "serial",
+    "usb",
+    "xr-spatial-tracking",
+)
+# Rejected API bearer tokens per client address and minute; beyond it the API answers 429 (reviews/api_auth.py).
+API_TOKEN_FAILURES_PER_MINUTE = envint("API_TOKEN_FAILURES_PER_MINUTE", 30, minimum=1)
 
 # Genesys Cloud. With no client id configured the product talks to the built-in
 # emulator (python manage.py genesys_emulator) using its documented demo credentials.
@@ -390,9 +551,18 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "reviews.logging.JsonFormatter"},
     },
+    "filters": {"no_query_strings": {"()": "reviews.logging.QueryStringFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Request lines lose their query strings: search terms travel in ?q= (reviews/logging.py).
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["no_query_strings"],
+        },
+        "django.request": {"filters": ["no_query_strings"]},
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "django-q": {"level": envstr("Q_LOG_LEVEL", "WARNING")},

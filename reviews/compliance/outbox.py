@@ -57,8 +57,10 @@ def replay(message: OutboxMessage, *, clock: Clock = SYSTEM_CLOCK) -> None:
     message.refresh_from_db()
 
 
-def outbox_summary(*, clock: Clock = SYSTEM_CLOCK) -> dict:
+def outbox_summary(*, clock: Clock = SYSTEM_CLOCK, messages=None) -> dict:
     """Depth per sink and state plus the age of the oldest pending row, for /operations and /metrics.
+
+    `messages` narrows it to a queryset (the operations page passes a scoped user's deliveries).
 
     {"sinks": {"webhook": {"pending": 2, "delivered": 9, "dead": 1, "oldest_pending_age_seconds": 42.0}},
      "pending": 2, "delivered": 9, "dead": 1, "oldest_pending_age_seconds": 42.0}
@@ -66,7 +68,10 @@ def outbox_summary(*, clock: Clock = SYSTEM_CLOCK) -> dict:
     now = clock_now(clock)
     sinks = {sink: _empty_sink_summary() for sink in settings.COMPLIANCE_SINKS}
     rows = (
-        OutboxMessage.objects.order_by().values("sink", "state").annotate(count=Count("id"), oldest=Min("created_at"))
+        (OutboxMessage.objects.all() if messages is None else messages)
+        .order_by()
+        .values("sink", "state")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
     )
     for row in rows:
         summary = sinks.setdefault(row["sink"], _empty_sink_summary())

@@ -3,18 +3,24 @@
 A removed, reordered or edited manifest line breaks the chain at the line after it. Removing the
 last lines leaves the chain intact, which is why delivered outbox rows are checked against the
 manifest too: each delivered key must be listed.
+
+An encrypted document is also decrypted and its plaintext hashed: that proves it still holds what Genesys
+served AND that the keyring can still open it (a retired key dropped from VAULT_ENCRYPTION_OLD_KEYS while the
+archive holds files it sealed is a problem here, long before anyone needs the document).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from reviews import blobs
-from reviews.compliance.sinks.filesystem import GENESIS_SHA256, LOCK_NAME, MANIFEST_NAME
+from reviews.compliance.sinks.filesystem import GENESIS_SHA256, LOCK_NAME, MANIFEST_NAME, file_sha256
+from reviews.encryption import DecryptionError
 
 
 @dataclass
@@ -99,10 +105,26 @@ def _check_file(root: Path, archived: dict, line: int, report: VerifyReport) -> 
     if not path.is_file():
         report.problems.append(f"file missing: {relative} (manifest line {line})")
         return
-    found = blobs.sha256_of(path)
+    found = file_sha256(path)
     if found != archived.get("sha256"):
         report.problems.append(
             f"file changed: {relative} (manifest line {line}): sha256 is {found}, the manifest says {archived.get('sha256')}"
+        )
+        return
+    if "plaintextSha256" in archived:
+        _check_plaintext(path, relative, archived, line, report)
+
+
+def _check_plaintext(path: Path, relative: str, archived: dict, line: int, report: VerifyReport) -> None:
+    try:
+        plaintext = blobs.sha256_of(path)
+    except DecryptionError as exc:
+        report.problems.append(f"file cannot be decrypted: {relative} (manifest line {line}): {exc}")
+        return
+    if plaintext != archived["plaintextSha256"]:
+        report.problems.append(
+            f"file changed: {relative} (manifest line {line}): its plaintext sha256 is {plaintext}, "
+            f"the manifest says {archived['plaintextSha256']}"
         )
 
 
@@ -112,3 +134,20 @@ def _archived_paths(root: Path) -> Iterable[str]:
     for path in root.rglob("*"):
         if path.is_file() and path.name not in (MANIFEST_NAME, LOCK_NAME) and not path.name.startswith(".incoming-"):
             yield path.relative_to(root).as_posix()
+
+
+def archive_key_ids(root: Path) -> Counter:
+    """How many archived documents each vault key sealed, from the manifest: the retired keys the archive
+    still needs (its files are write-once: rotate_key cannot re-encrypt them)."""
+    counts: Counter = Counter()
+    manifest = root / MANIFEST_NAME
+    if not manifest.exists():
+        return counts
+    with open(manifest, "rb") as stream:
+        for raw in stream:
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue  # compliance_verify reports it
+            counts.update(archived["keyId"] for archived in entry.get("files", []) if archived.get("keyId"))
+    return counts

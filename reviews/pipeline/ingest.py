@@ -3,7 +3,8 @@
 `transcripturls` returns one URL per recording segment (holds and recording pauses make several), so a
 communication is one or more parts. Each part is streamed to a staging file, promoted to its sha256 address,
 then parsed phrase by phrase inside ONE transaction that writes the Transcript, its Utterances (in batches),
-the redaction findings, the metrics and the compliance outbox rows. Memory stays flat in document size; an
+the redaction findings, the metrics and the compliance outbox rows. A leaked value is masked before its phrase
+is written (the original sealed; see reviews/pipeline/masking.py). Memory stays flat in document size; an
 empty or unparseable part leaves nothing behind. Parts are idempotent per (communication, recording): the same
 document again is `unchanged`, a changed one replaces its rows and gets a new outbox version.
 
@@ -31,9 +32,10 @@ from reviews import blobs
 from reviews.compliance.outbox import record_transcript_version
 from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
 from reviews.observability import observe_transcript_stored
+from reviews.pipeline.masking import PhraseMasker, associated_data_for
 from reviews.pipeline.schedule import now_of
 from reviews.pipeline.transitions import start_download
-from reviews.redaction import RedactionScanner, UtteranceText
+from reviews.redaction import RedactionScanner
 from reviews.transcript_metrics import MetricsAccumulator
 
 logger = logging.getLogger(__name__)
@@ -172,18 +174,18 @@ def ingest_part(
         logger.info("transcript unchanged conversation=%s communication=%s", genesys_id, communication_id)
         return PartResult(Outcome.UNCHANGED, **done)
     try:
-        document = parse_transcript(
-            blobs.absolute_path(downloaded.raw_path), content_encoding=downloaded.content_encoding or None
-        )
-        store_transcript(
-            clock=clock,
-            conversation=conversation,
-            token=token,
-            communication_id=communication_id,
-            document=document,
-            downloaded=downloaded,
-            available_at=available_at,
-        )
+        # The blob is encrypted at rest: parse its decrypted view, open until every phrase is stored.
+        with blobs.open_blob(downloaded.raw_path) as stream:
+            document = parse_transcript(stream, content_encoding=downloaded.content_encoding or None)
+            store_transcript(
+                clock=clock,
+                conversation=conversation,
+                token=token,
+                communication_id=communication_id,
+                document=document,
+                downloaded=downloaded,
+                available_at=available_at,
+            )
     except TranscriptFormatError as exc:
         logger.warning("transcript unparseable conversation=%s communication=%s", genesys_id, communication_id)
         return PartResult(Outcome.UNPARSEABLE, reason=f"transcript unparseable: {exc.message}"[:200], **done)
@@ -473,11 +475,18 @@ def utterance_from(
 
 
 def write_utterances(*, transcript: Transcript, document: TranscriptDocument) -> _Written:
-    """Stream phrases into Utterance rows in batches, feeding the PII scanner and the metrics as we go."""
+    """Stream phrases into Utterance rows in batches, feeding the PII scanner and the metrics as we go.
+
+    A phrase is written only once the scanner can no longer extend a detection into it, with any leaked
+    value already masked (reviews/pipeline/masking.py): the clear value never reaches the database.
+    """
     origin_ms = document.conversation_start_ms or 0
     roles = _SpeakerRoles(document.participants, origin_ms)
     topics = _Topics(document)
-    scanner = RedactionScanner(phone_regions=settings.PII_PHONE_REGIONS)
+    masker = PhraseMasker(
+        RedactionScanner(phone_regions=settings.PII_PHONE_REGIONS),
+        associated_data=associated_data_for(transcript),
+    )
     metrics = MetricsAccumulator(low_confidence_threshold=settings.LOW_CONFIDENCE_THRESHOLD)
     batch: list[Utterance] = []
     count = 0
@@ -492,15 +501,6 @@ def write_utterances(*, transcript: Transcript, document: TranscriptDocument) ->
             topics=topics,
             sentiment=document.sentiment,
         )
-        scanner.feed(
-            UtteranceText(
-                index=index,
-                start_ms=utterance.start_ms,
-                speaker=utterance.speaker,
-                text=utterance.text,
-                words=[(word[0], word[2]) for word in utterance.words],
-            )
-        )
         metrics.add(
             utterance.speaker,
             utterance.start_ms,
@@ -508,15 +508,17 @@ def write_utterances(*, transcript: Transcript, document: TranscriptDocument) ->
             [w.confidence for w in phrase.words if w.confidence is not None],
             phrase.stability,
         )
-        batch.append(utterance)
         count += 1
         first_start_ms = utterance.start_ms if first_start_ms is None else min(first_start_ms, utterance.start_ms)
+        batch.extend(ready for ready, _ in masker.add(utterance))
         if len(batch) >= UTTERANCE_BATCH:
             Utterance.objects.bulk_create(batch)
             batch = []
+    report, rest = masker.finish()
+    batch.extend(ready for ready, _ in rest)
     if batch:
         Utterance.objects.bulk_create(batch)
-    return _Written(utterances=count, metrics=metrics.result(), report=scanner.finish(), first_start_ms=first_start_ms)
+    return _Written(utterances=count, metrics=metrics.result(), report=report, first_start_ms=first_start_ms)
 
 
 def write_findings(*, transcript: Transcript, findings: list) -> int:

@@ -119,6 +119,12 @@ class PieceChain:
     def __len__(self) -> int:
         return len(self.pieces)
 
+    def earliest_ref(self) -> object | None:
+        """The first token the chain still holds: its first piece's, or a "double" waiting for its digit."""
+        if self.pieces:
+            return self.pieces[0].ref
+        return self._repeat_ref
+
     def clear(self) -> None:
         self.pieces = []
         self._repeat = 1

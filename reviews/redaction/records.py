@@ -35,6 +35,37 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class MaskSpan:
+    """Where one detected value sits: its first and last token in one speaker's phrases.
+
+    A position indexes the phrase's words, or for a phrase without words its whitespace-separated text
+    tokens. A value can run over several phrases of the speaker: every token of that speaker from `first`
+    to `last` is part of it. `value_parts` (utterance index -> the value's letters and digits said there)
+    only lets the masker check its work; it never leaves memory (not in repr, never stored or logged).
+    """
+
+    kind: str
+    speaker: str
+    first: tuple[int, int]  # (utterance index, position)
+    last: tuple[int, int]
+    value_parts: tuple[tuple[int, str], ...] = field(default=(), repr=False, compare=False)
+
+    def positions_in(self, utterance_index: int) -> tuple[int, int | None] | None:
+        """(first, last) positions covered in that phrase of the speaker (last None: to its end), or None."""
+        first_index, first_position = self.first
+        last_index, last_position = self.last
+        if not first_index <= utterance_index <= last_index:
+            return None
+        return (
+            first_position if utterance_index == first_index else 0,
+            last_position if utterance_index == last_index else None,
+        )
+
+    def value_in(self, utterance_index: int) -> str:
+        return next((chars for index, chars in self.value_parts if index == utterance_index), "")
+
+
+@dataclass(frozen=True, slots=True)
 class RedactionReport:
     mask_counts: dict[str, int] = field(default_factory=dict)  # only keys seen at least once
     findings: list[Finding] = field(default_factory=list)

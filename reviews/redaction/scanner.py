@@ -5,6 +5,9 @@ the open number chain (≤ 48 pieces), the last few dozen tokens for excerpts an
 and findings still waiting for their trailing context. Memory is flat in transcript length.
 
 Values are never logged or stored: findings carry kind, rule, score, position and a masked excerpt.
+For masking, every detection is also reported as a `MaskSpan` (`take_spans()`): the exact tokens that
+form the value, by utterance index and word position. `settled_below()` says which utterances no later
+detection can reach, so a caller can hold back only the phrases that may still change.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from reviews.redaction.numbers import (
     FILLER_WORDS,
     NUMBER_WORDS,
     PLUS_WORDS,
+    Piece,
     PieceChain,
     split_hyphenated,
     typed_digits,
 )
-from reviews.redaction.records import Finding, RedactionReport, UtteranceText
+from reviews.redaction.records import Finding, MaskSpan, RedactionReport, UtteranceText
 
 MAX_CHAIN_PIECES = 48  # longest legitimate value is a 34-character IBAN; beyond this, evaluate and restart
 MAX_GAP_MS = 15_000  # a pause this long between two pieces ends a dictated number
@@ -67,6 +71,7 @@ class _Token:
     norm: str
     utterance_index: int
     start_ms: int
+    position: int  # index of the word (or, for a phrase without words, of the text token) it came from
     mask_key: str | None = None
     sensitive: bool = False
 
@@ -84,6 +89,7 @@ class _PendingFinding:
 
 @dataclass(slots=True)
 class _SpeakerStream:
+    speaker: str = ""
     history: deque[_Token] = field(default_factory=lambda: deque(maxlen=HISTORY_TOKENS))
     chain: PieceChain = field(default_factory=PieceChain)
     chain_first_seq: int = 0
@@ -105,8 +111,11 @@ class RedactionScanner:
         self._streams: OrderedDict[str, _SpeakerStream] = OrderedDict()
         self._context_seen: dict[str, int] = {}
         self._seq = 0
+        self._spans: list[MaskSpan] = []
+        self._next_index = 0
 
     def feed(self, utterance: UtteranceText) -> None:
+        self._next_index = max(self._next_index, utterance.index + 1)
         text = utterance.text or " ".join(word for word, _ in utterance.words)
         if "[" in text or "<" in text:
             self._mask_counts.update(count_mask_tokens(text))
@@ -126,6 +135,41 @@ class RedactionScanner:
         findings = sorted(self._findings, key=lambda finding: (finding.utterance_index, finding.start_ms))
         return RedactionReport(mask_counts=dict(self._mask_counts), findings=findings)
 
+    # --- masking -----------------------------------------------------------------------------------
+
+    def take_spans(self) -> list[MaskSpan]:
+        """The spans of the values detected since the last call (after `finish()`: the rest)."""
+        spans, self._spans = self._spans, []
+        return spans
+
+    def settled_below(self) -> int:
+        """Utterances below this index are final: no detection made later can start in them.
+
+        A later detection can only reach back to the first token of a speaker's open number chain (or a
+        "double" still waiting for its digit), or into the last EMAIL_WINDOW_TOKENS of a speaker's words (a
+        spoken address is parsed when its last word arrives); a real turn by someone else closes both. Pending
+        findings only wait for excerpt context: their spans are already out. So what a caller must hold back
+        is the current turn at most, bounded like the scanner is.
+        """
+        settled = self._next_index
+        for stream in self._streams.values():
+            earliest = cast(_Token | None, stream.chain.earliest_ref())
+            if earliest is not None:
+                settled = min(settled, earliest.utterance_index)
+            oldest = _oldest_email_candidate(stream)
+            if oldest is not None:
+                settled = min(settled, oldest.utterance_index)
+        return settled
+
+    def settle(self) -> None:
+        """Decides every open number and spoken-address window now, so `settled_below()` moves to the next
+        utterance. Only for a caller whose held-back phrases would otherwise grow without bound (a number
+        "dictated" across thousands of empty phrases): it may end such a chain early.
+        """
+        for stream in self._streams.values():
+            self._end_chain(stream, mask_after=None)
+            self._close_email_window(stream)
+
     # --- tokens ------------------------------------------------------------------------------------
 
     def _tokens_of(self, utterance: UtteranceText) -> list[_Token]:
@@ -133,18 +177,23 @@ class RedactionScanner:
         if utterance.words:
             parts = [(word, utterance.start_ms if start is None else start) for word, start in utterance.words]
         else:
-            parts = ((utterance.text, utterance.start_ms),)
+            # One part per text token, so a token's position says which text token to mask.
+            parts = [(piece, utterance.start_ms) for piece in utterance.text.split()]
         if any("[" in part or "<" in part for part, _ in parts):
             raw = _split_tokens_with_masks(parts)
         else:
-            raw = [(display, start_ms, None) for part, start_ms in parts for display in part.split()]
+            raw = [
+                (display, start_ms, None, position)
+                for position, (part, start_ms) in enumerate(parts)
+                for display in part.split()
+            ]
         tokens = []
         seq, index = self._seq, utterance.index
-        for display, start_ms, mask_key in raw:
+        for display, start_ms, mask_key, position in raw:
             norm = "" if mask_key is not None else display.lower().strip(_STRIP_CHARS)
             if norm or mask_key is not None:  # stray punctuation is dropped
                 seq += 1
-                tokens.append(_Token(seq, display, norm, index, start_ms, mask_key))
+                tokens.append(_Token(seq, display, norm, index, start_ms, position, mask_key))
         self._seq = seq
         return tokens
 
@@ -250,7 +299,7 @@ class RedactionScanner:
                 mask_after=mask_after,
             )
             for detection in detect_in_chain(chain.pieces, context, self._regions):
-                self._start_finding(stream, detection)
+                self._start_finding(stream, detection, _chain_value_parts(chain.pieces, detection))
         chain.clear()
         stream.chain_mask_before = None
 
@@ -267,7 +316,8 @@ class RedactionScanner:
         token.sensitive = True
         local, domain = token.norm.split("@", 1)
         fragments = email_fragments(local, domain)
-        self._start_finding(stream, Detection("email", "email.regex", 0.95, token, token, fragments))
+        detection = Detection("email", "email.regex", 0.95, token, token, fragments)
+        self._start_finding(stream, detection, ((token.utterance_index, _letters_and_digits(token.norm)),))
 
     def _check_spoken_email(self, stream: _SpeakerStream) -> None:
         """Parses the speaker's last words, which end in a top-level domain, as a spoken address."""
@@ -284,13 +334,25 @@ class RedactionScanner:
         first, last = entries[parsed.start][1], entries[-1][1]
         fragments = email_fragments(parsed.local, parsed.domain)
         confidence = 0.9 if parsed.confident else 0.75
-        self._start_finding(stream, Detection("email", "email.spoken", confidence, first, last, fragments))
+        detection = Detection("email", "email.spoken", confidence, first, last, fragments)
+        self._start_finding(stream, detection, _value_parts(entries[parsed.start :]))
         stream.email_floor_seq = last.seq
 
     # --- findings and excerpts ---------------------------------------------------------------------
 
-    def _start_finding(self, stream: _SpeakerStream, detection: Detection) -> None:
+    def _start_finding(
+        self, stream: _SpeakerStream, detection: Detection, value_parts: tuple[tuple[int, str], ...]
+    ) -> None:
         first, last = cast(_Token, detection.first_ref), cast(_Token, detection.last_ref)
+        self._spans.append(
+            MaskSpan(
+                kind=detection.kind,
+                speaker=stream.speaker,
+                first=(first.utterance_index, first.position),
+                last=(last.utterance_index, last.position),
+                value_parts=value_parts,
+            )
+        )
         before = [token for token in stream.history if token.seq < first.seq][-CONTEXT_TOKENS_EACH_SIDE:]
         after = [token for token in stream.history if token.seq > last.seq]
         for token in stream.history:
@@ -328,7 +390,7 @@ class RedactionScanner:
     def _stream_for(self, speaker: str) -> _SpeakerStream:
         stream = self._streams.get(speaker)
         if stream is None:
-            stream = self._streams[speaker] = _SpeakerStream()
+            stream = self._streams[speaker] = _SpeakerStream(speaker=speaker)
             if len(self._streams) > MAX_SPEAKERS:
                 _, evicted = self._streams.popitem(last=False)
                 self._flush(evicted)
@@ -337,10 +399,24 @@ class RedactionScanner:
         return stream
 
     def _interrupt_other_speakers(self, speaker: str) -> None:
-        """A real turn by someone else ends numbers the others were dictating."""
+        """A real turn by someone else ends numbers and addresses the others were dictating.
+
+        Ending addresses too keeps what a later detection can reach (settled_below) within the current turn.
+        """
         for other_speaker, stream in self._streams.items():
-            if other_speaker != speaker and stream.chain.pieces:
+            if other_speaker == speaker:
+                continue
+            if stream.chain.pieces:
                 self._end_chain(stream, mask_after=None)
+            self._close_email_window(stream)
+
+    def _close_email_window(self, stream: _SpeakerStream) -> None:
+        """Decides an address that may just have ended; the words before can no longer start one."""
+        if stream.email_may_end:
+            self._check_spoken_email(stream)
+            stream.email_may_end = False
+        if stream.history:
+            stream.email_floor_seq = max(stream.email_floor_seq, stream.history[-1].seq)
 
     def _flush(self, stream: _SpeakerStream) -> None:
         self._end_chain(stream, mask_after=None)
@@ -392,6 +468,37 @@ def _render(token: _Token, fragments: Sequence[str]) -> str:
     )
 
 
+def _oldest_email_candidate(stream: _SpeakerStream) -> _Token | None:
+    """The oldest word a spoken address found later could still start at, or None."""
+    history, floor = stream.history, stream.email_floor_seq
+    if not history or history[-1].seq <= floor:
+        return None
+    position = max(len(history) - EMAIL_WINDOW_TOKENS, 0)
+    while history[position].seq <= floor:  # only right after an address: the floor lies inside the window
+        position += 1
+    return history[position]
+
+
+def _chain_value_parts(pieces: Sequence[Piece], detection: Detection) -> tuple[tuple[int, str], ...]:
+    """The detected value's characters per utterance, from the chain pieces between its first and last token."""
+    first, last = cast(_Token, detection.first_ref).seq, cast(_Token, detection.last_ref).seq
+    return _value_parts(
+        (piece.chars, cast(_Token, piece.ref)) for piece in pieces if first <= cast(_Token, piece.ref).seq <= last
+    )
+
+
+def _value_parts(entries: Iterable[tuple[str, _Token]]) -> tuple[tuple[int, str], ...]:
+    """(utterance index, letters and digits of the value said there) in order; separators dropped."""
+    parts: dict[int, str] = {}
+    for chars, token in entries:
+        parts[token.utterance_index] = parts.get(token.utterance_index, "") + _letters_and_digits(chars)
+    return tuple(parts.items())
+
+
+def _letters_and_digits(text: str) -> str:
+    return "".join(char for char in text.lower() if char.isalnum())
+
+
 def _continues_email(norm: str) -> bool:
     """The next word extends the domain ("dot co" -> "dot uk"), so the address is not complete yet."""
     return EMAIL_SEPARATORS.get(norm) == "." or norm.startswith(".")
@@ -419,28 +526,30 @@ def _email_entries(token: _Token) -> list[str]:
     return ["|"]
 
 
-def _split_tokens_with_masks(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int, str | None]]:
-    """Whitespace tokens with their start time; mask tokens (which may span words) kept whole."""
+def _split_tokens_with_masks(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int, str | None, int]]:
+    """Whitespace tokens with their start time and part position; mask tokens (which may span words) kept whole."""
     offsets, position = [], 0
     for text, _ in parts:
         offsets.append(position)
         position += len(text) + 1
     joined = " ".join(text for text, _ in parts)
 
-    def start_ms_at(offset: int) -> int:
-        return parts[bisect.bisect_right(offsets, offset) - 1][1]
+    def part_at(offset: int) -> int:
+        return bisect.bisect_right(offsets, offset) - 1
 
-    tokens: list[tuple[str, int, str | None]] = []
+    tokens: list[tuple[str, int, str | None, int]] = []
     cursor = 0
     for start, end, key in [*find_masks(joined), (len(joined), len(joined), None)]:
         segment = joined[cursor:start]
         offset = cursor
         for piece in segment.split():
             offset = joined.index(piece, offset)
-            tokens.append((piece, start_ms_at(offset), None))
+            part = part_at(offset)
+            tokens.append((piece, parts[part][1], None, part))
             offset += len(piece)
         if key is not None:
-            tokens.append((joined[start:end], start_ms_at(start), key))
+            part = part_at(start)
+            tokens.append((joined[start:end], parts[part][1], key, part))
         cursor = end
     return tokens
 

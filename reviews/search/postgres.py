@@ -10,11 +10,13 @@ from __future__ import annotations
 from django.db import connection
 
 from reviews.search.query import ParsedQuery, Term
-from reviews.search.snippets import START, STOP
+from reviews.search.snippets import START, STOP, complete_mask_tokens
 
 CONFIG = "english"
+FRAGMENT_DELIMITER = " … "
 HEADLINE_OPTIONS = (
-    f'StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
+    f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, "
+    f'FragmentDelimiter="{FRAGMENT_DELIMITER}"'
 )
 LT_PLACEHOLDER, GT_PLACEHOLDER = "\ue000", "\ue001"
 
@@ -78,9 +80,12 @@ class PostgresBackend:
         # ts_headline drops anything that parses as an HTML tag; hide angle brackets in private-use
         # characters so a supervisor still sees what was said (escaping happens later, in snippets.py).
         sql = (
-            f"SELECT id, ts_headline('{CONFIG}', replace(replace(text, '<', %s), '>', %s), %s::tsquery, %s) "
+            f"SELECT id, text, ts_headline('{CONFIG}', replace(replace(text, '<', %s), '>', %s), %s::tsquery, %s) "
             "FROM reviews_utterance WHERE id = ANY(%s)"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [LT_PLACEHOLDER, GT_PLACEHOLDER, compiled, HEADLINE_OPTIONS, list(ids)])
-            return {pk: restore_angle_brackets(headline) for pk, headline in cursor.fetchall()}
+            return {
+                pk: complete_mask_tokens(restore_angle_brackets(headline), text, delimiter=FRAGMENT_DELIMITER)
+                for pk, text, headline in cursor.fetchall()
+            }

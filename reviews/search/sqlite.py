@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import connection
 
 from reviews.search.query import ParsedQuery, Term
-from reviews.search.snippets import ELLIPSIS, START, STOP
+from reviews.search.snippets import ELLIPSIS, START, STOP, complete_mask_tokens
 
 TABLE = "reviews_utterance_fts"
 SNIPPET_TOKENS = 32
@@ -68,12 +68,15 @@ class SqliteBackend:
             return {}
         placeholders = ", ".join(["%s"] * len(ids))
         sql = (
-            f"SELECT rowid, snippet({TABLE}, 0, %s, %s, %s, %s) FROM {TABLE} "
-            f"WHERE {TABLE} MATCH %s AND rowid IN ({placeholders})"
+            f"SELECT {TABLE}.rowid, snippet({TABLE}, 0, %s, %s, %s, %s), u.text FROM {TABLE} "
+            f"JOIN reviews_utterance u ON u.id = {TABLE}.rowid "
+            f"WHERE {TABLE} MATCH %s AND {TABLE}.rowid IN ({placeholders})"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [START, STOP, ELLIPSIS, SNIPPET_TOKENS, compiled, *ids])
-            return dict(cursor.fetchall())
+            return {
+                pk: complete_mask_tokens(marked, text, delimiter=ELLIPSIS) for pk, marked, text in cursor.fetchall()
+            }
 
 
 def ensure_triggers() -> None:

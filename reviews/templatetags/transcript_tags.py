@@ -6,18 +6,15 @@ here escapes it through format_html/escape and only ever marks our own markup sa
 
 from __future__ import annotations
 
-import re
-
 from django import template
 from django.conf import settings
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-register = template.Library()
+from reviews import access
+from reviews.redaction.masks import find_masks, full_mask_key, is_vault_key, mask_label
 
-# Genesys replaces a redacted span with a lowercase label in brackets ("[card number]");
-# older engines and our own exports use REDACTED / REDACTED_PII.
-MASK_TOKEN_RE = re.compile(r"\[(?P<label>[a-z][a-z ]{0,30}[a-z])\]|\b(?P<word>REDACTED(?:_PII)?)\b")
+register = template.Library()
 
 IVR_PURPOSES = {"ivr", "acd", "workflow", "bot", "voicemail"}
 SENTIMENT_MARK = 0.3  # Genesys sentiment is -1..1; weaker scores are noise for a reviewer
@@ -75,26 +72,30 @@ def percent(value, digits: int = 0) -> str:
     return f"{float(value) * 100:.{int(digits)}f}%"
 
 
-def _mask_html(token: str) -> SafeString:
-    kind = token.strip("[]").replace("_", " ").lower()
-    return format_html('<mark class="mask" title="Redacted by Genesys: {}">{}</mark>', kind, token)
+def _mask_html(token: str, key: str) -> SafeString:
+    """A mask token (reviews/redaction/masks.py), saying who masked it: Genesys, or the vault ("[card number*]")."""
+    label = mask_label(key).replace("_", " ").lower()
+    if is_vault_key(key):
+        return format_html('<mark class="mask mask-vault" title="Masked by the vault: {}">{}</mark>', label, token)
+    return format_html('<mark class="mask" title="Redacted by Genesys: {}">{}</mark>', label, token)
 
 
 def mark_mask_tokens(text: str) -> SafeString:
     """Escape text and wrap every redaction marker in <mark class="mask">."""
     parts: list[str] = []
     position = 0
-    for match in MASK_TOKEN_RE.finditer(text):
-        parts.append(escape(text[position : match.start()]))
-        parts.append(_mask_html(match.group(0)))
-        position = match.end()
+    for start, end, key in find_masks(text):
+        parts.append(escape(text[position:start]))
+        parts.append(_mask_html(text[start:end], key))
+        position = end
     parts.append(escape(text[position:]))
     return mark_safe("".join(parts))  # every piece above is escaped or built by format_html
 
 
 def _word_html(word: str, confidence, threshold: float) -> SafeString:
-    if MASK_TOKEN_RE.fullmatch(word):
-        return _mask_html(word)
+    key = full_mask_key(word)
+    if key is not None:
+        return _mask_html(word, key)
     if isinstance(confidence, int | float) and confidence < threshold:
         return format_html(
             '<span class="low-confidence" title="Low ASR confidence: {}%">{}</span>',
@@ -137,6 +138,12 @@ def utterance_html(utterance, threshold: float | None = None) -> SafeString:
         return mark_mask_tokens(utterance.text or "")
     words = _merge_split_masks(utterance.words)
     return format_html_join(" ", "{}", ((_word_html(word, confidence, threshold),) for word, confidence in words))
+
+
+@register.filter
+def may_reveal(user) -> bool:
+    """Whether to offer "Reveal" on a masked turn; reviews/views/reveal.py checks again on every request."""
+    return access.can_reveal_masked_values(user)
 
 
 @register.filter

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from reviews import access, audit
 from reviews.api_auth import ApiError, api_view, read_json_object
-from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, Transcript, Utterance
+from reviews.models import ApiToken, AuditEvent, Conversation, OutboxMessage, RedactionFinding, Transcript, Utterance
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
 from reviews.search.query import MAX_QUERY_CHARS
@@ -54,7 +54,7 @@ def search(request: HttpRequest) -> JsonResponse:
         page = run_search(user=request.user, query=query, filters=filters, limit=limit, cursor=cursor)
     except ValueError as error:
         raise ApiError(400, f"field 'cursor': {error}") from None
-    audit.record_search(request=request, query=query, filters=filters, total=page.total, via="api")
+    audit.record_search(request=request, query=query, filters=filters, total=page.total, shown=page.results, via="api")
     payload = {
         "results": [
             {
@@ -93,7 +93,7 @@ def transcript(request: HttpRequest, conversation_id: str) -> JsonResponse:
     return JsonResponse(_transcript_payload(conversation))
 
 
-@api_view(methods=["POST"])
+@api_view(methods=["POST"], scope=ApiToken.Scope.PROCESS)
 def process(request: HttpRequest) -> JsonResponse:
     body = read_json_object(request)
     conversation_id = _string(body, "conversationId", required=True, max_chars=64)
@@ -101,7 +101,7 @@ def process(request: HttpRequest) -> JsonResponse:
         raise ApiError(400, "field 'conversationId' must be a Genesys conversation id (letters, digits, dashes)")
     if not access.can_review(request.user):
         _record_denied(request, conversation_id, operation="process")
-        raise ApiError(403, "your account may not trigger processing (Reviewer, Supervisor or staff only)")
+        raise ApiError(403, "your account may not trigger processing (Reviewer or Supervisor only)")
     # Unknown ids may be enqueued (the pipeline discovers them) only by users who see everything;
     # anyone else gets the same 404 for "unknown" and "not yours", so ids cannot be probed.
     if not access.sees_everything(request.user):

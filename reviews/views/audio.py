@@ -1,21 +1,50 @@
-"""Streams stored call audio with HTTP Range support so the <audio> element can seek."""
+"""Streams stored call audio with HTTP Range support so the <audio> element can seek.
+
+Blobs are encrypted at rest; blobs.open_blob gives a seekable plaintext view. Whatever Content-Type the
+upstream claimed, audio is served only as one of AUDIO_TYPES (anything else is a download of
+application/octet-stream), with nosniff and a sandboxing CSP, so a stored file can never run as a page.
+
+Every GET is part of a playback session: the first request of a session (whatever its Range) writes one
+PLAY_AUDIO event; the player's further range requests belong to the same session until it has been idle
+for PLAY_SESSION_IDLE_SECONDS. The session marker lives in the Django cache (shared Redis in production;
+with the per-process LocMem default a session spread over several processes may count once per process).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from reviews import access, audit, blobs
+from genesys.clock import SYSTEM_CLOCK
+from reviews import audit, blobs
 from reviews.models import AudioRecording, AuditEvent
 
 CHUNK_SIZE = 64 * 1024
 RANGE_RE = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
+PLAY_SESSION_IDLE_SECONDS = 10 * 60
+# Stored Content-Type (lower case, parameters dropped) -> the type served and the file name's extension.
+AUDIO_TYPES: dict[str, tuple[str, str]] = {
+    "audio/wav": ("audio/wav", "wav"),
+    "audio/wave": ("audio/wav", "wav"),
+    "audio/x-wav": ("audio/wav", "wav"),
+    "audio/vnd.wave": ("audio/wav", "wav"),
+    "audio/mpeg": ("audio/mpeg", "mp3"),
+    "audio/mp3": ("audio/mpeg", "mp3"),
+    "audio/ogg": ("audio/ogg", "ogg"),
+    "audio/opus": ("audio/opus", "opus"),
+    "audio/webm": ("audio/webm", "webm"),
+}
+DOWNLOAD_TYPE = ("application/octet-stream", "bin")
+# The response is a media file, never a document: no script, no plugin, no same-origin access if opened.
+AUDIO_CSP = "default-src 'none'; sandbox"
+# Tests replace it with genesys.clock.FakeClock.
+CLOCK = SYSTEM_CLOCK
 
 
 class UnsatisfiableRange(Exception):
@@ -46,59 +75,106 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
-def _read_slice(path: Path, first: int, last: int) -> Iterator[bytes]:
-    with open(path, "rb") as stream:
-        stream.seek(first)
-        remaining = last - first + 1
+def served_type(stored_content_type: str) -> tuple[str, str]:
+    """(Content-Type, file extension) to serve a recording as: an allow-listed audio type or a download."""
+    essence = (stored_content_type or "").split(";", 1)[0].strip().lower()
+    return AUDIO_TYPES.get(essence, DOWNLOAD_TYPE)
+
+
+class _Slice:
+    """Bytes first..last of an open blob; closing the response closes the blob, read or not."""
+
+    def __init__(self, stream, first: int, last: int):
+        self.stream, self.first, self.last = stream, first, last
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.stream.seek(self.first)
+        remaining = self.last - self.first + 1
         while remaining > 0:
-            chunk = stream.read(min(CHUNK_SIZE, remaining))
+            chunk = self.stream.read(min(CHUNK_SIZE, remaining))
             if not chunk:
                 break
             remaining -= len(chunk)
             yield chunk
 
+    def close(self) -> None:
+        self.stream.close()
+
 
 def _get_recording_for_user(request: HttpRequest, conversation_id: str, recording_pk: int) -> AudioRecording:
-    conversation = access.get_conversation_for_user(request.user, conversation_id)
-    return get_object_or_404(AudioRecording, pk=recording_pk, conversation=conversation)
+    conversation = audit.conversation_or_404(request, conversation_id, operation="play_audio")
+    recording = (
+        AudioRecording.objects.select_related("conversation").filter(pk=recording_pk, conversation=conversation).first()
+    )
+    if recording is None:
+        audit.deny(
+            request,
+            Http404("No such recording"),
+            object_type="recording",
+            object_id=recording_pk,
+            reason="no such recording in this conversation",
+            operation="play_audio",
+            via="web",
+        )
+    return recording
 
 
-def _is_first_request(request: HttpRequest, byte_range: tuple[int, int] | None) -> bool:
-    # Players fetch many ranges while seeking; audit only the request that starts playback.
-    return request.method == "GET" and (byte_range is None or byte_range[0] == 0)
+def _audit_playback(request: HttpRequest, recording: AudioRecording) -> None:
+    """One PLAY_AUDIO event per playback session of this recording in this login session, whatever the Range."""
+    key = f"audio-play:{request.session.session_key}:{request.user.pk}:{recording.pk}"
+    now = CLOCK.time()
+    if not cache.add(key, now, timeout=PLAY_SESSION_IDLE_SECONDS):
+        previous = cache.get(key)
+        cache.set(key, now, timeout=PLAY_SESSION_IDLE_SECONDS)
+        if previous is not None and now - previous <= PLAY_SESSION_IDLE_SECONDS:
+            return  # a further range request of the same playback
+    audit.record_event(
+        request=request,
+        action=AuditEvent.Action.PLAY_AUDIO,
+        object_type="recording",
+        object_id=recording.recording_id,
+        detail={"conversation": recording.conversation.genesys_id},
+    )
+
+
+def _headers(response: HttpResponse, recording: AudioRecording, content_type: str, extension: str) -> None:
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in recording.recording_id) or "recording"
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=(content_type, extension) == DOWNLOAD_TYPE, filename=f"{name}.{extension}"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = AUDIO_CSP
+    response["Accept-Ranges"] = "bytes"
 
 
 @login_required
 @require_safe
 def stream(request: HttpRequest, conversation_id: str, recording_pk: int) -> HttpResponse:
     recording = _get_recording_for_user(request, conversation_id, recording_pk)
-    path = blobs.absolute_path(recording.raw_path)
-    if not path.is_file():
-        raise Http404("Audio file missing from the store")
-    size = path.stat().st_size
+    try:
+        blob = blobs.open_blob(recording.raw_path)
+    except FileNotFoundError:
+        raise Http404("Audio file missing from the store") from None
+    content_type, extension = served_type(recording.content_type)
+    size = blob.size
     try:
         byte_range = parse_range(request.headers.get("Range", ""), size)
     except UnsatisfiableRange:
+        blob.close()
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
+        _headers(response, recording, content_type, extension)
         return response
-    if _is_first_request(request, byte_range):
-        audit.record_event(
-            request=request,
-            action=AuditEvent.Action.PLAY_AUDIO,
-            object_type="recording",
-            object_id=recording.recording_id,
-            detail={"conversation": conversation_id},
-        )
-    content_type = recording.content_type or "application/octet-stream"
-    if byte_range is None:
-        response = FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115 (FileResponse closes it)
+    first, last = byte_range if byte_range is not None else (0, size - 1)
+    if request.method == "HEAD":
+        blob.close()
+        body = []
     else:
-        first, last = byte_range
-        response = StreamingHttpResponse(_read_slice(path, first, last), status=206, content_type=content_type)
+        _audit_playback(request, recording)
+        body = _Slice(blob, first, last)
+    response = StreamingHttpResponse(body, status=200 if byte_range is None else 206, content_type=content_type)
+    if byte_range is not None:
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response["Content-Length"] = str(last - first + 1)
-    response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, max-age=0"
+    response["Content-Length"] = str(last - first + 1)
+    _headers(response, recording, content_type, extension)
     return response

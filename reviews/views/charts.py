@@ -83,7 +83,10 @@ def _accuracy_trend_chart(rows: list[dict]) -> dict:
 def charts(request: HttpRequest) -> HttpResponse:
     form = ChartFilterForm(request.GET or None, user=request.user)
     selection = form.selection()
-    latency_rows = aggregates.latency_by_day(**selection)
+    # A user who may see no conversation has nothing to aggregate; the percentile SQL cannot even be built
+    # over Django's empty queryset (EmptyResultSet), so it is not asked.
+    sees_nothing = selection["conversations_qs"].query.is_empty()
+    latency_rows = [] if sees_nothing else aggregates.latency_by_day(**selection)
     accuracy_rows = aggregates.accuracy_by_day(**selection)
     buckets = aggregates.accuracy_distribution(**selection)
     context = {

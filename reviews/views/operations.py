@@ -1,5 +1,11 @@
 """Pipeline operations: states, conversations needing attention with Retry, outbox with Replay, rate limit,
-watermarks, and what the vault knows about Genesys (search health, findings, recording batch jobs)."""
+watermarks, and what the vault knows about Genesys (search health, findings, recording batch jobs).
+
+Staff, supervisors and compliance officers open the page; each sees the state of the conversations in their
+own scope only (counts, lists, outbox, batch jobs), plus the org-wide facts that name no conversation (rate
+limit, search health, findings). Retry and Replay change things, so they need a role that may act
+(access.can_review): compliance officers are read-only. Every refusal is an ACCESS_DENIED event.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
@@ -37,12 +43,33 @@ DIRECT_PROBE_WINDOW = timedelta(hours=1)
 
 
 def is_operator(user) -> bool:
-    return user.is_authenticated and (user.is_staff or user.groups.filter(name__in=OPERATOR_GROUPS).exists())
+    return access.is_signed_in(user) and bool(user.is_staff or access.group_names(user) & set(OPERATOR_GROUPS))
 
 
-def _require_operator(user) -> None:
-    if not is_operator(user):
-        raise PermissionDenied("Operations is for staff, supervisors and compliance officers.")
+def _require_operator(request: HttpRequest, operation: str) -> None:
+    if not is_operator(request.user):
+        audit.deny(
+            request,
+            PermissionDenied("Operations is for staff, supervisors and compliance officers."),
+            object_type="page",
+            object_id="operations",
+            reason="not an operator",
+            operation=operation,
+            via="web",
+        )
+
+
+def _require_may_act(request: HttpRequest, operation: str, *, object_type: str, object_id) -> None:
+    if not access.can_review(request.user):
+        audit.deny(
+            request,
+            PermissionDenied("Your role is read-only here: retry and replay are for supervisors."),
+            object_type=object_type,
+            object_id=object_id,
+            reason="read-only role",
+            operation=operation,
+            via="web",
+        )
 
 
 def _is_partial_request(request: HttpRequest) -> bool:
@@ -56,10 +83,10 @@ def _state_counts(conversations) -> list[dict]:
     ]
 
 
-def _outbox_depth() -> dict:
+def _outbox_depth(messages) -> dict:
     from reviews.compliance import outbox_summary
 
-    summary = outbox_summary()
+    summary = outbox_summary(messages=messages)
     return {
         "sinks": [{"sink": sink, **counts} for sink, counts in sorted(summary["sinks"].items())],
         "oldest_pending_age_seconds": summary.get("oldest_pending_age_seconds"),
@@ -92,9 +119,14 @@ def _search_health(now: datetime) -> dict:
     }
 
 
-def _batch_jobs() -> dict:
-    jobs = BatchJob.objects.filter(state__in=OPEN_BATCH_STATES).order_by("-submitted_at")[:RECENT_ROWS]
-    counts = dict(BatchJob.objects.order_by().values_list("state").annotate(n=Count("pk")))
+def _batch_jobs(conversations, *, everything: bool) -> dict:
+    # A scoped user sees the jobs that carry one of their conversations; members that moved on are not known.
+    scoped = BatchJob.objects.all() if everything else BatchJob.objects.filter(conversations__in=conversations)
+    scoped = scoped.distinct()
+    jobs = scoped.filter(state__in=OPEN_BATCH_STATES).order_by("-submitted_at")[:RECENT_ROWS]
+    counts = dict(
+        BatchJob.objects.filter(pk__in=scoped.values("pk")).order_by().values_list("state").annotate(n=Count("pk"))
+    )
     return {
         # Member ids are not listed: a job can mix conversations from outside the operator's scope.
         "rows": [{"job": job, "members": len(job.member_ids or [])} for job in jobs],
@@ -106,9 +138,16 @@ def _batch_jobs() -> dict:
 
 def _operations_context(user) -> dict:
     now = timezone.now()
+    everything = access.sees_everything(user)
     conversations = access.conversations_for(user)
-    outbox = OutboxMessage.objects.filter(transcript__conversation__in=conversations)
+    outbox = (
+        OutboxMessage.objects.all()
+        if everything
+        else OutboxMessage.objects.filter(transcript__conversation__in=conversations)
+    )
     return {
+        "org_wide": everything,
+        "may_act": access.can_review(user),
         "state_counts": _state_counts(conversations),
         # Final states a retry can start over, plus conversations the pipeline flagged for a human (a stored
         # call with a missing part, one waiting for its recording): those show their note but have no Retry.
@@ -118,9 +157,9 @@ def _operations_context(user) -> dict:
         "retryable_states": RETRYABLE_STATES,
         "search": _search_health(now),
         "findings": GenesysFinding.objects.order_by("key"),
-        "batch_jobs": _batch_jobs(),
+        "batch_jobs": _batch_jobs(conversations, everything=everything),
         "direct_probes_recent": conversations.filter(direct_probed_at__gte=now - DIRECT_PROBE_WINDOW).count(),
-        "outbox": _outbox_depth(),
+        "outbox": _outbox_depth(outbox),
         "dead_letters": outbox.filter(state=OutboxMessage.State.DEAD)
         .select_related("transcript__conversation")
         .order_by("-next_attempt_at")[:RECENT_ROWS],
@@ -150,7 +189,7 @@ def _after_action(request: HttpRequest, level: int, text: str) -> HttpResponse:
 @login_required
 @require_GET
 def operations(request: HttpRequest) -> HttpResponse:
-    _require_operator(request.user)
+    _require_operator(request, "view_operations")
     return _render_live(request)
 
 
@@ -159,8 +198,9 @@ def operations(request: HttpRequest) -> HttpResponse:
 def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
     from reviews.pipeline import retry_conversation  # the pipeline imports Genesys client code; load on demand
 
-    _require_operator(request.user)
-    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    _require_operator(request, "retry")
+    _require_may_act(request, "retry", object_type="conversation", object_id=conversation_id)
+    conversation = audit.conversation_or_404(request, conversation_id, operation="retry")
     if conversation.state not in RETRYABLE_STATES:
         return _after_action(
             request,
@@ -169,19 +209,22 @@ def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
             "archived or audio-less conversations can be retried.",
         )
     previous_state = conversation.state
-    # False: a worker holds the row or it moved on meanwhile (the conditional update refused it).
-    queued = retry_conversation(conversation) is not False
+    # False: a worker holds the row or it moved on meanwhile (the conditional update refused it). Nothing
+    # changed then, so nothing is recorded as retried.
+    if retry_conversation(conversation) is False:
+        return _after_action(
+            request,
+            messages.WARNING,
+            f"{conversation.genesys_id} was not retried: the pipeline is working on it or it changed state "
+            "meanwhile; nothing changed, try again shortly.",
+        )
     audit.record_event(
         request=request,
         action=AuditEvent.Action.RETRY,
         object_type="conversation",
         object_id=conversation.genesys_id,
-        detail={"previous_state": previous_state, "queued": queued},
+        detail={"previous_state": previous_state, "queued": True},
     )
-    if not queued:
-        return _after_action(
-            request, messages.WARNING, f"{conversation.genesys_id} could not be retried now; try again shortly."
-        )
     return _after_action(request, messages.SUCCESS, f"Retry queued for {conversation.genesys_id}.")
 
 
@@ -190,12 +233,21 @@ def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
 def replay(request: HttpRequest, message_pk: int) -> HttpResponse:
     from reviews.compliance import replay as replay_message
 
-    _require_operator(request.user)
-    message = get_object_or_404(
-        OutboxMessage,
-        pk=message_pk,
-        transcript__conversation__in=access.conversations_for(request.user),
-    )
+    _require_operator(request, "replay")
+    _require_may_act(request, "replay", object_type="outbox_message", object_id=message_pk)
+    message = OutboxMessage.objects.filter(
+        pk=message_pk, transcript__conversation__in=access.conversations_for(request.user)
+    ).first()
+    if message is None:
+        audit.deny(
+            request,
+            Http404("delivery not found"),
+            object_type="outbox_message",
+            object_id=message_pk,
+            reason="outside the user's scope or missing",
+            operation="replay",
+            via="web",
+        )
     if message.state != OutboxMessage.State.DEAD:
         return _after_action(request, messages.WARNING, f"Delivery {message.pk} is not a dead letter.")
     replay_message(message)

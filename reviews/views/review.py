@@ -211,7 +211,10 @@ def _window_context(window: TurnWindow, direction: str | None) -> dict:
 @login_required
 @require_GET
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    fragment = "chunk" in request.GET and _is_partial_request(request)
+    conversation = audit.conversation_or_404(
+        request, conversation_id, operation="view_fragment" if fragment else "view_transcript"
+    )
     requested_chunk = _requested_chunk(request)
     if requested_chunk is not None and _is_partial_request(request):
         return _turns_fragment(request, conversation, requested_chunk)
@@ -314,9 +317,17 @@ def _apply_review(request: HttpRequest, conversation: Conversation, status: str,
 @login_required
 @require_POST
 def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    conversation = audit.conversation_or_404(request, conversation_id, operation="review")
     if not access.can_review(request.user):
-        raise PermissionDenied("You may view this conversation but not review it.")
+        audit.deny(
+            request,
+            PermissionDenied("You may view this conversation but not review it."),
+            object_type="conversation",
+            object_id=conversation.genesys_id,
+            reason="read-only role",
+            operation="review",
+            via="web",
+        )
     form = ReviewForm(request.POST, conversation=conversation)
     valid = form.is_valid()
     conflict = valid and not _apply_review(
@@ -453,7 +464,7 @@ def _export_json(conversation: Conversation, utterances, findings, parts, with_d
 def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse:
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format")
-    conversation = access.get_conversation_for_user(request.user, conversation_id)
+    conversation = audit.conversation_or_404(request, conversation_id, operation="export")
     # Every part's turns, merged in time order (utterances of all parts belong to the conversation).
     utterances = conversation.utterances.order_by(*UTTERANCE_ORDER)
     parts = describe_parts(conversation, ordered_parts(conversation))
@@ -473,7 +484,6 @@ def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse
     )
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{_safe_filename(conversation.genesys_id)}.{fmt}"'
-    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -123,7 +123,9 @@ def _search_transcripts(request: HttpRequest, form: SearchForm) -> dict:
     except ValueError:
         # Only an expired or tampered cursor gets here; query text never raises.
         return {"search_error": "That page of results is no longer available. Run the search again."}
-    audit.record_search(request=request, query=form.cleaned_data["q"], filters=filters, total=page.total)
+    audit.record_search(
+        request=request, query=form.cleaned_data["q"], filters=filters, total=page.total, shown=page.groups
+    )
     return {"page": page, "next_url": _next_page_url(request, page.next_cursor)}
 
 
@@ -153,7 +155,7 @@ def _filtered_conversations(request: HttpRequest, form: SearchForm) -> dict:
     if part:
         conversations = conversations.filter(pk__in=Transcript.objects.filter(**part).values("conversation_id"))
     listed = list(conversations[:LISTED_CONVERSATIONS])
-    audit.record_search(request=request, query="", filters=form.to_filters(), total=len(listed))
+    audit.record_search(request=request, query="", filters=form.to_filters(), total=len(listed), shown=listed)
     return {"listed": listed, "listed_title": "Conversations matching the filters"}
 
 

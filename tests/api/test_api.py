@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def bearer():
-    def issue(user) -> dict:
-        _token, key = ApiToken.issue(user=user, name="test")
+    def issue(user, scope: str = ApiToken.Scope.READ) -> dict:
+        _token, key = ApiToken.issue(user=user, name="test", scope=scope)
         return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
     return issue
@@ -226,28 +226,28 @@ def fake_pipeline(monkeypatch):
 
 
 def test_it_enqueues_processing_for_reviewers(client, reviewer, bearer, mine, fake_pipeline):
-    response = post(client, PROCESS, {"conversationId": mine.genesys_id}, **bearer(reviewer))
+    response = post(client, PROCESS, {"conversationId": mine.genesys_id}, **bearer(reviewer, "process"))
     assert response.status_code == 202
     assert response.json() == {"jobId": "job-123", "conversationId": mine.genesys_id}
     assert fake_pipeline == [mine.genesys_id]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.API_ACCESS, object_id=mine.genesys_id).exists()
 
 
-def test_it_lets_staff_enqueue_unknown_conversations(client, staff, bearer, fake_pipeline):
+def test_it_lets_all_seeing_supervisors_enqueue_unknown_conversations(client, staff, bearer, fake_pipeline):
     new_id = "0b1e5a1e-1111-4222-8333-444455556666"
-    assert post(client, PROCESS, {"conversationId": new_id}, **bearer(staff)).status_code == 202
+    assert post(client, PROCESS, {"conversationId": new_id}, **bearer(staff, "process")).status_code == 202
     assert fake_pipeline == [new_id]
 
 
 def test_it_forbids_processing_for_read_only_users(client, make_user, bearer, mine, fake_pipeline):
     compliance = make_user(groups=["Compliance"])
-    response = post(client, PROCESS, {"conversationId": mine.genesys_id}, **bearer(compliance))
+    response = post(client, PROCESS, {"conversationId": mine.genesys_id}, **bearer(compliance, "process"))
     assert response.status_code == 403 and response.json()["error"]
     assert fake_pipeline == []
 
 
 def test_it_hides_out_of_scope_conversations_from_processing(client, reviewer, bearer, theirs, fake_pipeline):
-    headers = bearer(reviewer)
+    headers = bearer(reviewer, "process")
     outside = post(client, PROCESS, {"conversationId": theirs.genesys_id}, **headers)
     unknown = post(client, PROCESS, {"conversationId": "0b1e5a1e-0000-4000-8000-000000000000"}, **headers)
     assert outside.status_code == unknown.status_code == 404 and fake_pipeline == []
@@ -255,7 +255,7 @@ def test_it_hides_out_of_scope_conversations_from_processing(client, reviewer, b
 
 @pytest.mark.parametrize("conversation_id", [None, 5, "", "x" * 65, "../etc", "a b", "-abc"])
 def test_it_validates_the_conversation_id(client, staff, bearer, fake_pipeline, conversation_id):
-    response = post(client, PROCESS, {"conversationId": conversation_id}, **bearer(staff))
+    response = post(client, PROCESS, {"conversationId": conversation_id}, **bearer(staff, "process"))
     assert response.status_code == 400 and "'conversationId'" in response.json()["error"]
 
 

@@ -1,4 +1,5 @@
-"""The supervisor's path through the dashboard in a real browser (Debian's Chromium via Playwright).
+"""The supervisor's path through the dashboard in a real browser (Debian's Chromium via Playwright), and a
+compliance officer's sign-in with a second factor and the lockout.
 
 Data comes from the real pipeline: the emulator's conversations are ingested with a fake clock,
 then the pages are driven as a person would. Screenshots land in docs/screenshots/.
@@ -198,6 +199,62 @@ def test_it_renders_charts_and_operations(page, supervisor):
     page.goto("/operations/")
     page.wait_for_selector("text=Stored")
     screenshot(page, "operations")
+
+
+def test_it_enrols_a_compliance_officers_authenticator_and_asks_for_a_code_at_every_sign_in(page, transactional_db):
+    import time
+    from base64 import b32decode
+
+    from django.contrib.auth.models import Group, User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.fixtures.accounts import totp_code
+
+    officer = User.objects.create_user("cleo", password=PASSWORD)
+    officer.groups.add(Group.objects.get_or_create(name="Compliance")[0])
+    page.goto("/login/")
+    page.fill("input[name=username]", "cleo")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account/enrol/**")
+    assert page.locator("figure.qr svg").count() == 1
+    typed_key = page.inner_text("#totp-secret").replace(" ", "")
+    device = TOTPDevice.objects.get(user=officer)
+    assert b32decode(typed_key + "=" * (-len(typed_key) % 8)) == device.bin_key  # the key for manual entry
+    page.fill("input[name=otp_token]", totp_code(device))
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/search/**")
+
+    page.click("text=Log out")
+    page.wait_for_url("**/login/**")
+    page.fill("input[name=username]", "cleo")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account/verify/**")
+    device.refresh_from_db()
+    # The code of the next time step (within tolerance): the one just used is spent, and no test waits.
+    page.fill("input[name=otp_token]", totp_code(device, at=time.time() + device.step))
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/search/**")
+    assert AuditEvent.objects.filter(username="cleo", action=AuditEvent.Action.MFA_CHANGE).count() == 1
+
+
+def test_it_locks_out_a_guessed_password_and_says_when_to_retry(page, transactional_db, settings):
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("dana", password=PASSWORD)
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        page.goto("/login/")
+        page.fill("input[name=username]", "dana")
+        page.fill("input[name=password]", f"guess {attempt}")
+        page.click("button[type=submit]")
+    page.wait_for_selector("text=Too many failed sign-ins")
+    assert "Try again after" in page.inner_text("main")
+    page.goto("/login/")
+    page.fill("input[name=username]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Too many failed sign-ins")  # the right password too, until the cool-off ends
 
 
 def _attach_recording(conversation: Conversation, wav: bytes) -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from reviews import blobs
 from reviews.compliance import record_transcript_version, relay_due
 from reviews.compliance.sinks import filesystem
 from reviews.compliance.sinks.filesystem import GENESIS_SHA256, ArchivedFile, append_to_manifest
 from reviews.compliance.verify import verify_archive
+from reviews.encryption import generate_key_text, keyring
 from reviews.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +36,9 @@ def test_it_archives_the_document_and_metadata_by_utc_date(make_transcript, cloc
     root = Path(settings.COMPLIANCE_ARCHIVE_DIR)
     folder = root / "2025/06/15" / transcript.conversation.genesys_id / transcript.communication_id
     stem = transcript.sha256[:16]
-    assert (folder / f"{stem}.transcript.json").read_bytes() == b'{"transcripts": []}'
+    document = folder / f"{stem}.transcript.json.tvb"
+    with blobs.open_file(document) as archived:
+        assert archived.read() == b'{"transcripts": []}'
     assert json.loads((folder / f"{stem}.json").read_bytes()) == message.payload
     (line,) = manifest_lines(root)
     entry = json.loads(line)
@@ -43,9 +47,85 @@ def test_it_archives_the_document_and_metadata_by_utc_date(make_transcript, cloc
     assert entry["key"] == transcript.version_key
     assert [f["path"] for f in entry["files"]] == [
         f"2025/06/15/{transcript.conversation.genesys_id}/{transcript.communication_id}/{stem}.json",
-        f"2025/06/15/{transcript.conversation.genesys_id}/{transcript.communication_id}/{stem}.transcript.json",
+        f"2025/06/15/{transcript.conversation.genesys_id}/{transcript.communication_id}/{stem}.transcript.json.tvb",
     ]
-    assert entry["files"][1]["sha256"] == transcript.sha256
+    assert entry["files"][1] == {
+        "path": entry["files"][1]["path"],
+        "sha256": hashlib.sha256(document.read_bytes()).hexdigest(),  # of the bytes on disk
+        "size": document.stat().st_size,
+        "plaintextSha256": transcript.sha256,  # what Genesys served
+        "encryption": "TVB1 (AES-256-GCM-HKDF-SHA256 STREAM)",
+        "keyId": keyring().active.key_id,
+    }
+
+
+def test_it_never_holds_the_document_readable(make_transcript, clock, settings):
+    transcript = make_transcript(document=b'{"text": "my card is 4111 1111 1111 1111"}')
+    record_transcript_version(transcript, clock=clock)
+
+    assert relay_due(clock=clock).delivered == 1
+
+    root = Path(settings.COMPLIANCE_ARCHIVE_DIR)
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert b"4111" not in path.read_bytes(), path
+            assert oct(path.stat().st_mode & 0o777) in ("0o400", "0o600"), path
+        else:
+            assert oct(path.stat().st_mode & 0o777) == "0o700", path
+    assert oct(root.stat().st_mode & 0o777) == "0o700"
+
+
+def test_it_encrypts_a_blob_stored_before_encryption_when_archiving_it(make_transcript, clock, settings):
+    content = b'{"text": "card 4111 1111 1111 1111"}'
+    transcript = make_transcript(document=b"placeholder")
+    legacy = blobs.relative_path("transcripts", hashlib.sha256(content).hexdigest())
+    blobs.absolute_path(legacy).parent.mkdir(parents=True, exist_ok=True)
+    blobs.absolute_path(legacy).write_bytes(content)  # plaintext, as stored before this version
+    transcript.raw_path, transcript.sha256, transcript.size_bytes = legacy, hashlib.sha256(content).hexdigest(), 35
+    transcript.save()
+    record_transcript_version(transcript, clock=clock)
+
+    assert relay_due(clock=clock).delivered == 1
+
+    (archived,) = Path(settings.COMPLIANCE_ARCHIVE_DIR).rglob("*.tvb")
+    assert b"4111" not in archived.read_bytes()
+    with blobs.open_file(archived) as stream:
+        assert stream.read() == content
+    assert verify_archive(Path(settings.COMPLIANCE_ARCHIVE_DIR)).ok
+
+
+def test_it_accepts_a_redelivery_after_the_blob_was_re_encrypted_under_a_new_key(make_transcript, clock, settings):
+    (message,) = record_transcript_version(make_transcript(), clock=clock)
+    message = OutboxMessage.objects.select_related("transcript__conversation").get(pk=message.pk)
+    assert filesystem.deliver(message, clock=clock).result == "delivered"
+    settings.VAULT_ENCRYPTION_OLD_KEYS = [settings.VAULT_ENCRYPTION_KEY]
+    settings.VAULT_ENCRYPTION_KEY = generate_key_text()
+    assert blobs.reseal(blobs.absolute_path(message.transcript.raw_path))  # other ciphertext, same document
+
+    assert filesystem.deliver(message, clock=clock).result == "delivered"
+
+    assert len(manifest_lines(Path(settings.COMPLIANCE_ARCHIVE_DIR))) == 1
+
+
+def test_it_archives_a_blob_sealed_by_a_retired_key_under_the_active_one(make_transcript, clock, settings):
+    (message,) = record_transcript_version(make_transcript(), clock=clock)
+    settings.VAULT_ENCRYPTION_OLD_KEYS = [settings.VAULT_ENCRYPTION_KEY]
+    settings.VAULT_ENCRYPTION_KEY = generate_key_text()  # rotated before the relay ran; rotate_key not run yet
+
+    assert relay_due(clock=clock).delivered == 1
+
+    (line,) = manifest_lines(Path(settings.COMPLIANCE_ARCHIVE_DIR))
+    assert json.loads(line)["files"][1]["keyId"] == keyring().active.key_id  # the archive needs no retired key
+
+
+def test_it_dead_letters_a_document_it_cannot_decrypt(make_transcript, clock, settings):
+    (message,) = record_transcript_version(make_transcript(), clock=clock)
+    settings.VAULT_ENCRYPTION_KEY = generate_key_text()  # the sealing key is gone from the keyring
+
+    outcome = filesystem.deliver(message, clock=clock)
+
+    assert outcome.result == "permanent"
+    assert "VAULT_ENCRYPTION_OLD_KEYS" in outcome.error
 
 
 def test_it_chains_each_manifest_line_to_the_previous_one(make_transcript, clock, settings):

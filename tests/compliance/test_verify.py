@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from reviews.compliance import record_transcript_version, relay_due
+from reviews.encryption import generate_key_text
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,19 @@ def test_it_catches_a_truncated_manifest_through_the_outbox(archive):
 
 def test_it_passes_on_an_empty_archive(settings):
     assert "compliance archive OK" in verify()
+
+
+def test_it_fails_when_a_key_that_sealed_archived_documents_is_dropped(archive, settings):
+    settings.VAULT_ENCRYPTION_OLD_KEYS = [settings.VAULT_ENCRYPTION_KEY]
+    settings.VAULT_ENCRYPTION_KEY = generate_key_text()
+    assert "compliance archive OK" in verify()  # rotated, the retired key kept: every document still opens
+
+    settings.VAULT_ENCRYPTION_OLD_KEYS = []  # retired too early: the WORM archive still holds what it sealed
+
+    with pytest.raises(CommandError) as failure:
+        verify()
+
+    document = manifest_entries(archive)[0]["files"][1]["path"]
+    assert f"file cannot be decrypted: {document} (manifest line 1)" in str(failure.value)
+    assert "VAULT_ENCRYPTION_OLD_KEYS" in str(failure.value)
+    assert "3 problems" in str(failure.value)

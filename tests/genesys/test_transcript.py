@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import io
 import json
 import time
 
@@ -237,6 +238,20 @@ def test_it_recognises_gzip_by_its_magic_bytes(tmp_path):
     path = write(tmp_path, gzip.compress(json.dumps(DOCUMENT).encode()))
     doc = parse_transcript(path)  # no content_encoding given (e.g. a file stored before it was recorded)
     assert doc.phrase_count == 3 and len(list(doc.phrases())) == 3
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["json", "gzip"])
+def test_it_parses_from_an_open_binary_file_and_leaves_it_open(compress):
+    # The vault parses its decrypting blob reader: no plaintext copy of the document is ever written.
+    content = json.dumps(DOCUMENT).encode()
+    stream = io.BytesIO(gzip.compress(content) if compress else content)
+    stream.seek(5)  # wherever the caller left it: each pass starts from the beginning
+
+    doc = parse_transcript(stream)
+
+    assert doc.conversation_id == "conv-1" and doc.phrase_count == 3
+    assert [p.phrase_index for p in doc.phrases()] == [0, 1, 2]
+    assert not stream.closed
 
 
 def test_it_reads_plain_json_whatever_else_the_encoding_claims(tmp_path):

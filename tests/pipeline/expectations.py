@@ -140,7 +140,8 @@ def assert_audio_kept(conversation, sim) -> None:
     assert sorted(r.recording_id for r in recordings) == sorted(r.recording_id for r in audio)
     wav = sim.wav_bytes()
     for recording in recordings:
-        assert blobs.absolute_path(recording.raw_path).read_bytes() == wav
+        with blobs.open_blob(recording.raw_path) as stored:  # encrypted at rest
+            assert stored.read() == wav
 
 
 def assert_restricted(conversation, sim, emulator) -> None:

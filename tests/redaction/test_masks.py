@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from reviews.redaction import MASK_TOKENS, RedactionScanner, UtteranceText, count_mask_tokens
+from reviews.redaction import (
+    FINDING_KINDS,
+    MASK_TOKENS,
+    RedactionScanner,
+    UtteranceText,
+    count_mask_tokens,
+    mask_text,
+    vault_mask_token,
+)
 from reviews.redaction.masks import find_masks
 
 
@@ -69,3 +77,30 @@ def test_it_counts_markers_from_words_when_the_text_is_empty():
     scanner = RedactionScanner()
     scanner.feed(UtteranceText(0, 0, "external", "", words=[("it's", 0), ("[card", 200), ("number]", 400)]))
     assert scanner.finish().mask_counts == {"card number": 1}
+
+
+def test_it_writes_one_vault_token_per_kind_marked_with_a_star():
+    assert [vault_mask_token(kind) for kind in FINDING_KINDS] == [
+        "[card number*]",
+        "[national id*]",
+        "[email*]",
+        "[phone*]",
+        "[bank account*]",
+    ]
+
+
+def test_it_finds_vault_masks_but_does_not_count_them_as_genesys_masks():
+    text = "card [card number*] and [Card  Number *] then [card number] and [bank account*]"
+    assert [key for _, _, key in find_masks(text)] == ["card number*", "card number*", "card number", "bank account*"]
+    assert count_mask_tokens(text) == {"card number": 1}
+    assert count_mask_tokens("[bank account]") == {}  # not a Genesys label
+
+
+def test_it_never_reads_a_vault_mask_as_a_leak_on_a_rescan():
+    text = "my card is 4111 1111 1111 1111 and then 4111 1111, email jane.doe@example.com, iban GB29 NWBK 6016 1331 9268 19"
+    masked = mask_text(text)
+    scanner = RedactionScanner()
+    scanner.feed(UtteranceText(0, 0, "external", masked))
+    report = scanner.finish()
+    assert report.findings == [] and report.mask_counts == {}
+    assert mask_text(masked) == masked

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from reviews.redaction import RedactionScanner, UtteranceText
-from reviews.redaction.scanner import HISTORY_TOKENS, MAX_CHAIN_PIECES
+from reviews.redaction.scanner import EMAIL_WINDOW_TOKENS, HISTORY_TOKENS, MAX_CHAIN_PIECES
 
 from .helpers import assert_excerpts_hide, scan
 
@@ -306,3 +306,103 @@ def test_it_evicts_old_speakers():
 def test_it_accepts_uk_as_an_alias_for_gb_regions():
     assert kinds(scan(f"my number is {UK_PHONE}", regions=["UK"])) == [("phone", "phone.phonenumbers")]
     assert scan(f"my number is {UK_PHONE}", regions=["US"]).findings == []
+
+
+# --- spans for masking ------------------------------------------------------------------------------
+
+
+def spans_of(*phrases, with_words: bool = True):
+    scanner = RedactionScanner()
+    for index, phrase in enumerate(phrases):
+        speaker, text = phrase if isinstance(phrase, tuple) else ("external", phrase)
+        words = [(word, index * 4_000 + position * 300) for position, word in enumerate(text.split())]
+        scanner.feed(UtteranceText(index, index * 4_000, speaker, text, words=words if with_words else ()))
+    scanner.finish()
+    return [(span.kind, span.speaker, span.first, span.last) for span in scanner.take_spans()]
+
+
+@pytest.mark.parametrize("with_words", [True, False])
+def test_it_names_exactly_the_tokens_of_each_value(with_words):
+    phrase = f"my card is 4111 1111 1111 1111 cvv 123 and email {EMAIL} or jane dot doe at example dot com ok"
+    assert spans_of(phrase, with_words=with_words) == [
+        ("card_number", "external", (0, 3), (0, 6)),
+        ("email", "external", (0, 11), (0, 11)),
+        ("email", "external", (0, 13), (0, 19)),
+    ]
+
+
+def test_it_names_the_first_and_last_token_of_a_value_read_over_several_phrases():
+    first, second = say(CARD).split()[:8], say(CARD).split()[8:]
+    spans = spans_of("my card is " + " ".join(first), ("internal", "mm-hmm okay"), " ".join(second) + " thanks")
+    assert spans == [("card_number", "external", (0, 3), (2, 7))]
+
+
+def test_it_starts_a_span_at_a_repeat_word():
+    assert spans_of("it's four double one " + " ".join(say(CARD).split()[3:]))[0][2] == (0, 1)
+
+
+def test_it_keeps_the_value_out_of_a_spans_repr():
+    scanner = RedactionScanner()
+    scanner.feed(UtteranceText(0, 0, "external", f"card {CARD}"))
+    scanner.finish()
+    (span,) = scanner.take_spans()
+    assert span.value_in(0) == CARD and CARD not in repr(span)
+
+
+SCRIPTS = [
+    [f"my card number is {say(CARD)} thanks", ("internal", "thank you")],
+    ["my card is four one one one one one one one", ("internal", "mm-hmm"), "one one one one one one one one ok"],
+    ["email is jane dot doe at", "example dot com", ("internal", "got it thanks")],
+    ["send it to jane dot doe at example dot com", ("internal", "and the phone"), "it's " + say(US_PHONE)],
+    [("internal", "what is your iban"), say(IBAN_GB), ("internal", "okay"), f"and my social is {SSN}"],
+    ["four", "one one one", "uh", "one one one one one one one one one one one one", ("internal", "right")],
+    [f"card {CARD} cvv 123"],
+    [f"{CARD} {CARD}", "double one two three four five six seven eight nine"],
+    CLEAN_CONTACT_CENTRE,
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("with_words", [True, False])
+def test_it_never_reaches_below_the_settled_watermark(script, with_words):
+    scanner = RedactionScanner()
+    settled = 0
+    for index, phrase in enumerate(script):
+        speaker, text = phrase if isinstance(phrase, tuple) else ("external", phrase)
+        words = [(word, index * 4_000 + position * 300) for position, word in enumerate(text.split())]
+        scanner.feed(UtteranceText(index, index * 4_000, speaker, text, words=words if with_words else ()))
+        assert all(span.first[0] >= settled for span in scanner.take_spans())
+        assert scanner.settled_below() >= settled  # it only moves forward
+        settled = scanner.settled_below()
+        assert settled <= index + 1
+    scanner.finish()
+    assert all(span.first[0] >= settled for span in scanner.take_spans())
+
+
+def test_it_settles_everything_before_a_real_turn_by_someone_else():
+    scanner = RedactionScanner()
+    scanner.feed(UtteranceText(0, 0, "external", "my email is jane dot doe at example dot com"))
+    assert scanner.settled_below() == 0  # "... dot com" may go on ("dot uk")
+    scanner.feed(UtteranceText(1, 2_000, "external", "and my card is four one one one"))
+    assert scanner.settled_below() == 1  # the address ended; the number may go on
+    scanner.feed(UtteranceText(2, 4_000, "internal", "sorry could you repeat that"))
+    assert scanner.settled_below() == 2
+    assert [span.kind for span in scanner.take_spans()] == ["email"]
+
+
+def test_it_holds_back_no_more_than_the_address_window_in_a_monologue():
+    scanner = RedactionScanner()
+    for index in range(2_000):
+        scanner.feed(UtteranceText(index, index * 1_000, "external", "thanks for calling how can i help"))
+        assert index + 1 - scanner.settled_below() <= EMAIL_WINDOW_TOKENS // 7 + 1
+    assert scanner.finish().findings == []
+
+
+def test_it_settles_an_open_number_on_request():
+    scanner = RedactionScanner()
+    scanner.feed(UtteranceText(0, 0, "external", "it's four one one one one one one one"))
+    scanner.feed(UtteranceText(1, 1_000, "external", "one one one one one one one one"))
+    assert scanner.settled_below() == 0
+    scanner.settle()
+    assert scanner.settled_below() == 2
+    assert [span.first for span in scanner.take_spans()] == [(0, 1)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -80,6 +81,15 @@ def test_it_escapes_transcript_markup_in_snippets(staff, make_conversation):
     assert "<script" not in snippet and "<b>" not in snippet
     assert "<mark>refund</mark>" in snippet
     assert "&lt;" in snippet or "alert" in snippet  # PostgreSQL's headline parser drops tags; SQLite escapes them
+
+
+@pytest.mark.parametrize("mask", ["[card number*]", "[card number]"])
+def test_it_finds_masks_by_their_kind_and_shows_them_whole_in_snippets(staff, make_conversation, mask):
+    # PostgreSQL's headline ends a fragment at its last word, cutting "*]" off a mask that ends the text.
+    words = " ".join(f"word{n}" for n in range(40))
+    make_conversation(f"{words} the customer gave {mask}")
+    snippet = str(run(staff, "card number").results[0].snippet_html)
+    assert mask in re.sub(r"</?mark>", "", snippet)
 
 
 def test_it_filters_by_speaker_confidence_and_review_status(staff, make_conversation):

@@ -1,13 +1,16 @@
 """Personas and a small archive for the page tests.
 
 alice: Reviewer of queue Q1. bob: Supervisor of division D1. carol: Compliance (sees all, read-only).
-admin: staff superuser. `conversation` is in Q1/D1 and has a transcript; `other_conversation` is in Q2/D2.
+admin: staff superuser, which opens the admin and no conversation (reviews/access.py). The clients are signed in
+the whole way: carol and admin also have a verified TOTP device (tests.fixtures.accounts.sign_in).
+`conversation` is in Q1/D1 and has a transcript; `other_conversation` is in Q2/D2.
 `two_parts` is in Q1/D1 with two transcript documents: the customer leg's first recording segment and, later, a
 consult agent's leg (gzip-served), created in reverse time order so that ordering is by part_start_ms, not id.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,6 +32,7 @@ from reviews.models import (
     Transcript,
     Utterance,
 )
+from tests.fixtures.accounts import sign_in
 
 XSS = '<script>alert("x")</script>'
 AUDIO_BYTES = bytes(range(256)) * 4  # 1024 bytes, each offset recognisable
@@ -86,9 +90,7 @@ def admin_user(db):
 
 
 def _client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return sign_in(user)
 
 
 @pytest.fixture
@@ -286,14 +288,15 @@ def two_parts(q1, d1):
 
 
 def store_audio(conversation: Conversation, data: bytes = AUDIO_BYTES, recording_id: str = "rec-1") -> AudioRecording:
-    raw_path = blobs.relative_path("audio", f"{recording_id:0<64}"[:64])
-    path = blobs.absolute_path(raw_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    """A recording stored the way the pipeline stores one: encrypted, at its content address (reviews/blobs.py)."""
+    digest = hashlib.sha256(data).hexdigest()
+    with blobs.staging_file("audio") as (stream, staged):
+        stream.write(data)
+        raw_path = blobs.promote(staged, kind="audio", sha256=digest)
     return AudioRecording.objects.create(
         conversation=conversation,
         recording_id=recording_id,
-        sha256="1" * 64,
+        sha256=digest,
         size_bytes=len(data),
         content_type="audio/wav",
         raw_path=raw_path,

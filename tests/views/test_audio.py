@@ -47,7 +47,7 @@ def test_it_answers_416_for_unsatisfiable_ranges(alice_client, recording):
         assert response["Content-Range"] == "bytes */1024"
 
 
-def test_it_audits_only_the_request_that_starts_playback(alice_client, recording):
+def test_it_audits_the_ranges_of_one_playback_once(alice_client, recording):
     alice_client.get(_url(recording), headers={"Range": "bytes=0-"})
     alice_client.get(_url(recording), headers={"Range": "bytes=512-"})
     alice_client.get(_url(recording), headers={"Range": "bytes=900-999"})

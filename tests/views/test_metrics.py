@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from reviews.observability import genesys_request_hook
+from tests.fixtures.accounts import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_it_requires_the_bearer_token_when_one_is_set(client, settings):
 
 def test_it_does_not_let_a_staff_session_replace_the_token(client, settings):
     settings.METRICS_BEARER_TOKEN = "s3cret-token"
-    client.force_login(User.objects.create_user("ops", is_staff=True))
+    sign_in(User.objects.create_user("ops", is_staff=True), client)
 
     assert client.get("/metrics").status_code == 401
 
@@ -64,7 +65,10 @@ def test_it_allows_only_staff_sessions_without_a_token(client, settings):
     assert client.get("/metrics").status_code == 401
     client.force_login(User.objects.create_user("reviewer"))
     assert client.get("/metrics").status_code == 403
-    client.force_login(User.objects.create_user("ops", is_staff=True))
+    ops = User.objects.create_user("ops", is_staff=True)
+    client.force_login(ops)
+    assert client.get("/metrics")["Location"].startswith("/account/enrol/")  # staff: second factor first
+    sign_in(ops, client)
     assert client.get("/metrics").status_code == 200
 
 

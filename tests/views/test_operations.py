@@ -71,10 +71,11 @@ def test_it_shows_pipeline_outbox_rate_limit_and_watermarks(bob_client, failed, 
     assert "transcript JSON invalid &lt;b&gt;UTF-8&lt;/b&gt;" in body
     assert "150 / 300 (50%)" in body and "<dd>7</dd>" in body and "not paused" not in body
     assert "4 Mar 2025 05:06" in body
-    assert "4 missing, 3 recovered, 1 failed" in body
+    assert "4 missing" not in body  # reconciliation counts span every division: not for a scoped supervisor
     assert "HTTP 503 · webhook down" in body
-    assert 'hx-trigger="every 5s [document.visibilityState === &#x27;visible&#x27;]' not in body
-    assert "every 5s [document.visibilityState === 'visible'], every 60s" in body
+    # A trigger filter would need eval, which the CSP forbids: static/js/poll.js slows hidden tabs instead.
+    assert "visibilityState" not in body
+    assert 'hx-trigger="every 5s" data-background-poll data-hidden-interval-ms="60000"' in body
 
 
 def test_it_returns_the_live_partial_when_polled(bob_client, failed):
@@ -110,18 +111,24 @@ def test_it_cannot_retry_outside_the_users_scope(bob_client, other_conversation,
     assert retried == []
 
 
-def test_it_replays_a_dead_letter(carol_client, carol, dead_letter):
-    response = carol_client.post(f"/operations/replay/{dead_letter.pk}")
+def test_it_shows_reconciliation_counts_to_those_who_see_everything(carol_client, conversation):
+    now = timezone.now()
+    ReconciliationRun.objects.create(since=now, until=now, detected=4, recovered=3, failed=1)
+    assert "4 missing, 3 recovered, 1 failed" in carol_client.get("/operations/").content.decode()
+
+
+def test_it_replays_a_dead_letter(bob_client, bob, dead_letter):
+    response = bob_client.post(f"/operations/replay/{dead_letter.pk}")
     assert response.status_code == 302
     dead_letter.refresh_from_db()
     assert (dead_letter.state, dead_letter.attempts) == (OutboxMessage.State.PENDING, 0)
     event = AuditEvent.objects.get(action=AuditEvent.Action.REPLAY)
-    assert (event.user, event.object_id) == (carol, str(dead_letter.pk))
+    assert (event.user, event.object_id) == (bob, str(dead_letter.pk))
 
 
-def test_it_does_not_replay_a_delivered_message(carol_client, conversation):
+def test_it_does_not_replay_a_delivered_message(bob_client, conversation):
     message = OutboxMessage.objects.get(transcript__conversation=conversation)
-    carol_client.post(f"/operations/replay/{message.pk}")
+    bob_client.post(f"/operations/replay/{message.pk}")
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.DELIVERED
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.REPLAY).exists()
@@ -148,11 +155,8 @@ def test_it_says_so_when_the_pipeline_refuses_the_retry(bob_client, failed, monk
 
     monkeypatch.setattr(reviews.pipeline, "retry_conversation", lambda conversation: False)
     response = bob_client.post("/operations/retry/conv-q1", headers={"HX-Request": "true"})
-    assert b"could not be retried now" in response.content
-    assert AuditEvent.objects.get(action=AuditEvent.Action.RETRY).detail == {
-        "previous_state": "failed",
-        "queued": False,
-    }
+    assert b"was not retried" in response.content and b"nothing changed" in response.content
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RETRY).exists()  # nothing was retried
 
 
 def test_it_lists_final_states_with_their_outcome_escaped(bob_client, conversation, q1, d1, build):
@@ -185,7 +189,7 @@ def test_it_shows_a_stored_calls_note_without_offering_a_retry(bob_client, conve
     assert b"only failed, restricted, archived or audio-less" in response.content and retried == []
 
 
-def test_it_shows_search_health_findings_and_open_batch_jobs(bob_client, conversation):
+def test_it_shows_search_health_findings_and_open_batch_jobs(carol_client, conversation):
     from reviews.models import BatchJob, GenesysFinding, OAuthToken
 
     now = timezone.now()
@@ -210,7 +214,7 @@ def test_it_shows_search_health_findings_and_open_batch_jobs(bob_client, convers
     BatchJob.objects.create(job_id="job-done", state="completed", submitted_at=now)
     Conversation.objects.filter(pk=conversation.pk).update(direct_probed_at=now)
 
-    body = bob_client.get("/operations/").content.decode()
+    body = carol_client.get("/operations/").content.decode()
     panel = body[body.index('id="genesys-title"') :].split("</section>")[0]
     assert ">failing<" in panel and "probed directly" in panel
     assert "<dt>Consecutive failures</dt><dd>4</dd>" in panel

@@ -153,6 +153,29 @@ def test_it_formats_offsets_and_rejoins_split_mask_tokens():
     assert '<span class="low-confidence" title="Low ASR confidence: 20%">ok</span>' in html
 
 
+def test_it_marks_vault_masks_apart_from_genesys_masks():
+    from types import SimpleNamespace
+
+    from reviews.templatetags.transcript_tags import utterance_html
+
+    words = [
+        ["card", 0.9],
+        ["[card number*]", 0.4],
+        ["and", 0.9],
+        ["[card", 0.9],
+        ["number]", 0.9],
+        ["[laughter]", 0.9],
+    ]
+    html = utterance_html(SimpleNamespace(text="", words=words), 0.6)
+    assert '<mark class="mask mask-vault" title="Masked by the vault: card number">[card number*]</mark>' in html
+    assert '<mark class="mask" title="Redacted by Genesys: card number">[card number]</mark>' in html
+    assert "[laughter]" in html and '<mark class="mask" title="Redacted by Genesys: laughter">' not in html
+    text_html = utterance_html(SimpleNamespace(text="iban [bank account*] <b>x</b> <REDACTED>", words=[]), 0.6)
+    assert '<mark class="mask mask-vault" title="Masked by the vault: bank account">[bank account*]</mark>' in text_html
+    assert "&lt;b&gt;x&lt;/b&gt;" in text_html
+    assert '<mark class="mask" title="Redacted by Genesys: redacted">&lt;REDACTED&gt;</mark>' in text_html
+
+
 # ---------------------------------------------------------------- long calls: one window of turns at a time
 
 CHUNK = 500
@@ -322,6 +345,7 @@ def test_it_does_not_query_more_for_a_longer_call(alice_client, long_call):
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
+    alice_client.get("/search/")  # the session's first request also stores its activity time (idle timeout)
     for n in (600, 1_200):
         long_call(n, genesys_id=f"conv-{n}")
         for params, headers in (({}, {}), ({"t": "2100000"}, {}), ({"chunk": "1"}, {"HTTP_HX_REQUEST": "true"})):

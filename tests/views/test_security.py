@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from reviews.models import Agent, AuditEvent, Conversation, OutboxMessage, Queue, ReviewNote
+from tests.fixtures.accounts import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +35,8 @@ def test_it_sends_anonymous_users_to_login(client, conversation, url):
 
 
 @pytest.mark.parametrize("url", [*POSTS, "/logout/"])
-def test_it_enforces_csrf_on_every_post(admin_user, conversation, url):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(admin_user)
+def test_it_enforces_csrf_on_every_post(bob, conversation, url):
+    client = sign_in(bob, Client(enforce_csrf_checks=True))  # a supervisor who may do each of these
     response = client.post(url, {"status": "in_review", "note": "x"})
     assert response.status_code == 403
     assert not ReviewNote.objects.exists()

@@ -17,6 +17,8 @@ from reviews import blobs
 from reviews.compliance.payload import file_stem, partition_path, payload_bytes
 
 SINK_NAMES = ("filesystem", "webhook", "s3")
+# The archived Genesys document: the JSON (or gzip) Genesys served, in the vault's TVB1 encrypted format.
+DOCUMENT_SUFFIX = ".transcript.json.tvb"
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ class ArchivePlan:
     stem: str  # "<UTC partition>/<file stem>", shared by both files
     metadata: bytes
     metadata_sha256: str
-    document: Path
-    document_sha256: str
+    document: Path  # the blob (encrypted at rest); archived as TVB1 bytes (blobs.SealedCopy), never in clear
+    document_sha256: str  # of the plaintext: what Genesys served
 
 
 def archive_plan(message) -> ArchivePlan | DeliveryOutcome:

@@ -1,13 +1,20 @@
 """S3 delivery with Object Lock retention and a SHA-256 checksum on every PUT.
 
 Keys: <COMPLIANCE_S3_PREFIX>YYYY/MM/DD/<conversationId>/<communicationId>/<sha256[:16]>.json and
-.transcript.json, as in the filesystem archive. A key that already holds the same content is left
+.transcript.json.tvb, as in the filesystem archive. A key that already holds the same content is left
 alone (no second locked version); a key holding other content is a permanent error.
+
+The document goes up in the vault's TVB1 format (encrypted with the vault key), and S3 is asked to encrypt
+both objects again (SSE): the bucket never holds a leaked PAN readable, whoever can read the bucket.
+x-amz-meta-sha256 is the plaintext's sha256 (what Genesys served), so a redelivery after `rotate_key`
+(other ciphertext, same document) is still recognised; ChecksumSHA256 covers the bytes uploaded.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import tempfile
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -18,10 +25,15 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
 from genesys.clock import SYSTEM_CLOCK, Clock
+from reviews import blobs
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.sinks import DeliveryOutcome, archive_plan
+from reviews.compliance.sinks import DOCUMENT_SUFFIX, DeliveryOutcome, archive_plan
+from reviews.encryption import STREAM_FORMAT, DecryptionError
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256: lets a redelivery compare content without a download
+ENCRYPTION_METADATA = "vault-encryption"
+KEY_ID_METADATA = "vault-key-id"
+SERVER_SIDE_ENCRYPTION = "AES256"
 NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
 RETRYABLE_CODES = ("RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError")
 
@@ -41,9 +53,9 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     try:
         put_once(f"{key_stem}.json", plan.metadata, sha256_hex=plan.metadata_sha256, retain_until=retain_until)
         put_once(
-            f"{key_stem}.transcript.json", plan.document, sha256_hex=plan.document_sha256, retain_until=retain_until
+            f"{key_stem}{DOCUMENT_SUFFIX}", plan.document, sha256_hex=plan.document_sha256, retain_until=retain_until
         )
-    except ObjectConflict as exc:
+    except (ObjectConflict, DecryptionError) as exc:
         return DeliveryOutcome.permanent(str(exc))
     except NoCredentialsError as exc:
         return DeliveryOutcome.permanent(f"S3 credentials are not configured: {exc}")
@@ -55,6 +67,7 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
 
 
 def put_once(key: str, content: bytes | Path, *, sha256_hex: str, retain_until) -> None:
+    """PUT `content` (metadata bytes, or the blob at a Path, sent encrypted) unless the key holds it already."""
     client = s3_client(settings.COMPLIANCE_S3_REGION, settings.COMPLIANCE_S3_ENDPOINT_URL)
     bucket = settings.COMPLIANCE_S3_BUCKET
     existing = _existing_sha256(client, bucket, key)
@@ -67,19 +80,44 @@ def put_once(key: str, content: bytes | Path, *, sha256_hex: str, retain_until) 
     arguments = {
         "Bucket": bucket,
         "Key": key,
-        "ContentType": "application/json",
-        "Metadata": {SHA256_METADATA: sha256_hex},
         "ObjectLockMode": settings.COMPLIANCE_S3_MODE,
         "ObjectLockRetainUntilDate": retain_until,
-        # Precomputed from the archived hash: S3 rejects the PUT if the bytes it received differ.
+        "ServerSideEncryption": SERVER_SIDE_ENCRYPTION,
         "ChecksumAlgorithm": "SHA256",
-        "ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
     }
-    if isinstance(content, Path):
-        with open(content, "rb") as stream:
-            client.put_object(Body=stream, **arguments)
-    else:
-        client.put_object(Body=content, **arguments)
+    if not isinstance(content, Path):
+        # Precomputed from the archived hash: S3 rejects the PUT if the bytes it received differ.
+        client.put_object(
+            Body=content,
+            ContentType="application/json",
+            Metadata={SHA256_METADATA: sha256_hex},
+            ChecksumSHA256=_base64(sha256_hex),
+            **arguments,
+        )
+        return
+    copy = blobs.SealedCopy(content)
+    # The upload needs its checksum up front: spool the ciphertext (never plaintext) to the blob store's tmp.
+    with tempfile.TemporaryFile(dir=blobs.private_directory(blobs.blob_root() / "tmp")) as spool:
+        digest = hashlib.sha256()
+        for chunk in copy:
+            spool.write(chunk)
+            digest.update(chunk)
+        if copy.plaintext_sha256 != sha256_hex:
+            raise ObjectConflict(
+                f"source for s3://{bucket}/{key} has sha256 {copy.plaintext_sha256}, expected {sha256_hex}; not archived"
+            )
+        spool.seek(0)
+        client.put_object(
+            Body=spool,
+            ContentType="application/octet-stream",
+            Metadata={SHA256_METADATA: sha256_hex, ENCRYPTION_METADATA: STREAM_FORMAT, KEY_ID_METADATA: copy.key_id},
+            ChecksumSHA256=_base64(digest.hexdigest()),
+            **arguments,
+        )
+
+
+def _base64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
 @lru_cache(maxsize=4)
