@@ -116,3 +116,11 @@ def can_reveal_masked_values(user) -> bool:
     PCI DSS 3.4.1: the full PAN is shown only to those with a documented business need; every reveal is audited.
     """
     return is_signed_in(user) and COMPLIANCE in group_names(user)
+
+
+def can_handle_escalations(user) -> bool:
+    """Comment on, assign and resolve escalated reviews: compliance officers only (their one write in the vault).
+
+    Compliance stays read-only for the pipeline and the review workflow (can_review); staff alone get nothing.
+    """
+    return is_signed_in(user) and COMPLIANCE in group_names(user)

@@ -29,12 +29,17 @@ from reviews.models import (
     AuditEvent,
     BatchJob,
     Conversation,
+    ConversationVersion,
     Division,
+    Escalation,
     GenesysFinding,
+    LegalHold,
     OutboxMessage,
+    PurgeTombstone,
     Queue,
     ReconciliationRun,
     RedactionFinding,
+    RetentionRule,
     ReviewNote,
     SyncCursor,
     Transcript,
@@ -351,3 +356,41 @@ class GenesysFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "since", "until", "detected", "recovered", "failed", "finished_at")
+
+
+# Retention and legal hold (issue 12 §3). Rules are edited here (audited); holds are placed and released on the
+# holds page only, where the reason and the audit event are required, so the admin shows them read-only.
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "division", "queue", "transcript_days", "audio_days", "note")
+    list_select_related = ("division", "queue")
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "kind", "target_label", "owner", "created_at", "released_at")
+    list_filter = ("kind", "released_at")
+
+
+@admin.register(PurgeTombstone)
+class PurgeTombstoneAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("purged_at", "conversation", "item", "item_id", "sha256", "rule", "run_id")
+    list_filter = ("item",)
+    search_fields = ("item_id", "sha256", "run_id")
+
+
+# Escalations (issue 12 §2): handled on the escalation pages only (each step audited there), so read-only here;
+# the reason and resolution note describe what was said, like a review note's body.
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "conversation", "escalated_by", "escalated_at", "status", "assignee", "outcome")
+    list_filter = ("status", "outcome")
+    search_fields = ("conversation__genesys_id",)
+    exclude = ("reason", "resolution")
+
+
+# Archive versions (issue 12 §5): written by discovery only and never changed, so read-only here.
+@admin.register(ConversationVersion)
+class ConversationVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("conversation", "number", "changed_fields", "facts_sha256", "recorded_at")
+    search_fields = ("conversation__genesys_id", "facts_sha256")

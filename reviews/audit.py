@@ -20,7 +20,7 @@ from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
-from reviews import access
+from reviews import access, audit_chain
 from reviews.models import AuditEvent, Conversation
 
 MAX_TEXT_CHARS = 500
@@ -49,7 +49,8 @@ def record_event(
     actor = user if user is not None else getattr(request, "user", None)
     if actor is not None and not actor.is_authenticated:
         actor = None
-    return AuditEvent.objects.create(
+    # Chained to the previous event (reviews/audit_chain.py), so an edited, deleted or inserted row shows.
+    return audit_chain.append(
         at=timezone.now(),  # USE_TZ=True: stored and compared in UTC
         user=actor,
         username=clean_text(actor.get_username() if actor else "", limit=150),
@@ -140,7 +141,8 @@ def record_folded(*, request, action: str, object_type: str, object_id: str = ""
 
     A flood of identical failures (junk bearer tokens from one client) then costs one row per FOLD_WINDOW,
     whose `count` says how many there were and `last_at` when the last one came; detail["reason"] tells
-    different failures apart.
+    different failures apart. The in-place update touches only count and last_at, which the hash chain leaves
+    out (reviews/audit_chain.py), so folding never breaks the chain.
     """
     now = timezone.now()
     open_row = (

@@ -303,16 +303,44 @@ class AudioRecording(models.Model):
             models.UniqueConstraint(fields=["conversation", "recording_id"], name="recording_per_conversation")
         ]
 
+    @property
+    def version_key(self) -> str:
+        """Stable idempotency key of this archived recording (same recording, same bytes: same key)."""
+        digest = hashlib.sha256(
+            f"{self.conversation.genesys_id}|audio|{self.recording_id}|{self.sha256}".encode()
+        ).hexdigest()
+        return f"tv_{digest[:40]}"
+
 
 class OutboxMessage(models.Model):
-    """Transactional outbox: one row per transcript version per compliance sink."""
+    """Transactional outbox: one row per archived item per compliance sink.
+
+    An item is a transcript version (`transcript`), a kept recording of an audio-only call (`recording`) or a
+    version of a conversation's Genesys facts (`version`); `kind` says which, `conversation` is set for all.
+    """
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         DELIVERED = "delivered", "Delivered"
         DEAD = "dead", "Dead letter"
 
-    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="outbox")
+    class Kind(models.TextChoices):
+        TRANSCRIPT = "transcript", "Transcript version"
+        AUDIO = "audio", "Recording (audio-only call)"
+        VERSION = "version", "Conversation facts version"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TRANSCRIPT)
+    transcript = models.ForeignKey(Transcript, null=True, blank=True, on_delete=models.CASCADE, related_name="outbox")
+    recording = models.ForeignKey(
+        "AudioRecording", null=True, blank=True, on_delete=models.CASCADE, related_name="outbox"
+    )
+    version = models.ForeignKey(
+        "ConversationVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="outbox"
+    )
+    # Null only for rows written before 0008 that had no transcript (there are none); backfilled from transcript.
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="outbox_messages"
+    )
     sink = models.CharField(max_length=16)  # filesystem, webhook, s3
     idempotency_key = models.CharField(max_length=100)
     payload = models.JSONField()
@@ -326,11 +354,30 @@ class OutboxMessage(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sink", "idempotency_key"], name="outbox_once_per_sink")]
+        constraints = [
+            models.UniqueConstraint(fields=["sink", "idempotency_key"], name="outbox_once_per_sink"),
+            # Each kind points at exactly the item it archives, so a sink never has to guess what to send.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="transcript", transcript__isnull=False, recording__isnull=True, version__isnull=True)
+                    | models.Q(kind="audio", transcript__isnull=True, recording__isnull=False, version__isnull=True)
+                    | models.Q(kind="version", transcript__isnull=True, recording__isnull=True, version__isnull=False)
+                ),
+                name="outbox_item_matches_kind",
+            ),
+        ]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.sink}:{self.idempotency_key}"
+
+    def save(self, *args, **kwargs):
+        # The conversation follows from the archived item: scoping and the operations page rely on it being set.
+        if self.conversation_id is None:
+            item = self.transcript or self.recording or self.version
+            if item is not None:
+                self.conversation_id = item.conversation_id
+        super().save(*args, **kwargs)
 
 
 class ReviewNote(models.Model):
@@ -367,6 +414,10 @@ class AuditEvent(models.Model):
         TOKEN_ISSUED = "token_issued", "Issued API token"
         TOKEN_REVOKED = "token_revoked", "Revoked API token"
         REVEAL = "reveal", "Revealed masked value"
+        RETENTION_PURGE = "retention_purge", "Purged by retention"
+        LEGAL_HOLD = "legal_hold", "Placed legal hold"
+        LEGAL_HOLD_RELEASE = "legal_hold_release", "Released legal hold"
+        ESCALATION = "escalation", "Escalation step"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -379,6 +430,10 @@ class AuditEvent(models.Model):
     # Repeated identical failures (e.g. junk bearer tokens from one address) are folded into one row.
     count = models.PositiveIntegerField(default=1)
     last_at = models.DateTimeField(null=True, blank=True)
+    # Tamper evidence (reviews/audit_chain.py): each event's hash covers its immutable fields and the hash of
+    # the event before it, so an edited, deleted or inserted row breaks the chain at that row.
+    previous_hash = models.CharField(max_length=64, blank=True)
+    chain_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-at"]
@@ -518,3 +573,297 @@ class ReconciliationRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+
+
+# --- Compliance archive: versions and audio-only calls (issue 12 §5) -------------------------------------------
+class ConversationVersion(models.Model):
+    """One version of the Genesys facts of an archived conversation (times, direction, queue, agent, divisions).
+
+    Discovery refreshes the Conversation row, but once a conversation is archived each change of these facts is
+    a new version here, delivered to the archive too (reviews/compliance/versions.py): the archive keeps every
+    version and is never contradicted silently. Version 1 holds the facts the vault held when it archived the
+    conversation; it is written when the first change is seen. Rows are never updated.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    facts = models.JSONField()  # reviews.compliance.versions.facts_of_row / facts_of_analytics
+    facts_sha256 = models.CharField(max_length=64)  # of the canonical JSON of `facts`
+    changed_fields = models.JSONField(default=list, blank=True)  # fact names that differ from the version before
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conversation_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "number"], name="conversation_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation.genesys_id} v{self.number}"
+
+    @property
+    def version_key(self) -> str:
+        digest = hashlib.sha256(
+            f"{self.conversation.genesys_id}|version|{self.number}|{self.facts_sha256}".encode()
+        ).hexdigest()
+        return f"tv_{digest[:40]}"
+
+
+# --- Retention and legal hold (issue 12 §3) ---------------------------------------------------------------------
+
+
+class RetentionRule(models.Model):
+    """How long the vault keeps a division's and/or queue's transcripts and audio (counted from the call's start).
+
+    The most specific rule wins: queue and division, then queue, then division, then the default from settings
+    (RETENTION_TRANSCRIPT_DAYS / RETENTION_AUDIO_DAYS). Empty days mean "keep forever". The compliance archive
+    keeps its own retention (WORM / S3 Object Lock): these rules never touch it.
+    """
+
+    division = models.ForeignKey(Division, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    transcript_days = models.PositiveIntegerField(null=True, blank=True)
+    audio_days = models.PositiveIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["division", "queue"], name="retention_rule_once"),
+            models.CheckConstraint(
+                condition=models.Q(division__isnull=False) | models.Q(queue__isnull=False),
+                name="retention_rule_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return " / ".join(str(part) for part in (self.division, self.queue) if part is not None)
+
+    @property
+    def label(self) -> str:
+        return f"rule {self.pk} ({self})"
+
+
+class LegalHold(models.Model):
+    """A hold stops the vault purging what it covers, and locks the archived objects (S3 Object Lock legal hold).
+
+    A phone-number hold keeps only a keyed digest of the number (reviews/retention.py phone_digest) and its
+    last digits to recognise it: the vault never stores a caller's number readable.
+    """
+
+    class Kind(models.TextChoices):
+        CONVERSATION = "conversation", "Conversation"
+        AGENT = "agent", "Agent"
+        PHONE = "phone", "Phone number"
+        DATE_RANGE = "date_range", "Date range"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    conversation_genesys_id = models.CharField(max_length=64, blank=True, db_index=True)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds")
+    phone_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    phone_hint = models.CharField(max_length=16, blank=True)  # "…1234"
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="legal_holds")
+    created_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="released_holds"
+    )
+    release_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} on {self.target_label}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
+
+    @property
+    def target_label(self) -> str:
+        if self.kind == self.Kind.CONVERSATION:
+            return f"conversation {self.conversation_genesys_id}"
+        if self.kind == self.Kind.AGENT:
+            return f"agent {self.agent}"
+        if self.kind == self.Kind.PHONE:
+            return f"phone number {self.phone_hint}"
+        return f"calls started {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M} UTC"
+
+    def release(self, *, by, reason: str, now) -> None:
+        """Active -> released, once: a released hold is never re-opened (place a new one)."""
+        if not self.is_active:
+            raise ValueError(f"{self} was already released")
+        self.released_at, self.released_by, self.release_reason = now, by, reason
+        self.save(update_fields=["released_at", "released_by", "release_reason"])
+
+
+class PurgeTombstone(models.Model):
+    """What a retention purge deleted from the vault: ids, dates, the rule and the sha256 of each deleted item."""
+
+    class Item(models.TextChoices):
+        TRANSCRIPT = "transcript", "Transcript"
+        AUDIO = "audio", "Audio recording"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="tombstones")
+    item = models.CharField(max_length=16, choices=Item.choices)
+    item_id = models.CharField(max_length=64)  # transcript_id or recording_id
+    communication_id = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    utterance_count = models.PositiveIntegerField(default=0)
+    conversation_started_at = models.DateTimeField()
+    stored_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField()
+    rule = models.CharField(max_length=200)
+    purged_at = models.DateTimeField(default=timezone.now, db_index=True)
+    run_id = models.CharField(max_length=32, db_index=True)
+
+    class Meta:
+        ordering = ["-purged_at", "id"]
+
+    def __str__(self) -> str:
+        return f"purged {self.item} {self.item_id} of {self.conversation_id}"
+
+
+# --- Escalations (issue 12 §2) ----------------------------------------------------------------------------------
+
+
+class EscalationError(ValueError):
+    """A step the escalation workflow refuses (already resolved, unknown outcome, empty comment...): nothing saved."""
+
+
+class Escalation(models.Model):
+    """A review a supervisor escalated to compliance: open until a compliance officer resolves it with an outcome.
+
+    The transitions are the methods below; each writes its EscalationEvent in the same transaction, and refuses
+    (EscalationError) before writing anything when the step does not apply.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    class Outcome(models.TextChoices):
+        NO_ISSUE = "no_issue", "No issue"
+        COACHING = "coaching", "Coaching"
+        BREACH_REPORTED = "breach_reported", "Breach reported"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="escalations")
+    escalated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    escalated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reason = models.TextField(blank=True)  # the supervisor's note when escalating
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_escalations",
+    )
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-escalated_at", "-pk"]
+        constraints = [
+            # A second escalation while one is open joins it (Escalation.open_for) instead of splitting the case.
+            models.UniqueConstraint(
+                fields=["conversation"], condition=models.Q(status="open"), name="one_open_escalation_per_conversation"
+            )
+        ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @classmethod
+    def open_for(cls, *, conversation: Conversation, by, reason: str, at=None) -> tuple[Escalation, bool]:
+        """The conversation's open escalation, created if there is none (True) or joined with the new reason."""
+        from django.db import transaction
+
+        at = at or timezone.now()
+        with transaction.atomic():
+            escalation = cls.objects.select_for_update().filter(conversation=conversation, status=cls.Status.OPEN)
+            escalation = escalation.first()
+            created = escalation is None
+            if created:
+                escalation = cls.objects.create(
+                    conversation=conversation, escalated_by=by, escalated_at=at, reason=reason
+                )
+            EscalationEvent.objects.create(
+                escalation=escalation, kind=EscalationEvent.Kind.ESCALATED, actor=by, body=reason, at=at
+            )
+        return escalation, created
+
+    def comment(self, *, by, body: str, at=None) -> EscalationEvent:
+        body = (body or "").strip()
+        if not body:
+            raise EscalationError("Write a comment first.")
+        return EscalationEvent.objects.create(
+            escalation=self, kind=EscalationEvent.Kind.COMMENT, actor=by, body=body, at=at or timezone.now()
+        )
+
+    def assign(self, *, by, to, at=None) -> EscalationEvent:
+        """Hand the case to `to` (None: unassign). Callers check that `to` is a compliance officer."""
+        from django.db import transaction
+
+        self._refuse_unless_open()
+        with transaction.atomic():
+            if not Escalation.objects.filter(pk=self.pk, status=self.Status.OPEN).update(assignee=to):
+                raise EscalationError("This escalation was resolved meanwhile.")
+            self.assignee = to
+            return EscalationEvent.objects.create(
+                escalation=self, kind=EscalationEvent.Kind.ASSIGNED, actor=by, assignee=to, at=at or timezone.now()
+            )
+
+    def resolve(self, *, by, outcome: str, note: str = "", at=None) -> EscalationEvent:
+        from django.db import transaction
+
+        self._refuse_unless_open()
+        if outcome not in self.Outcome.values:
+            raise EscalationError("Choose an outcome: no issue, coaching or breach reported.")
+        at = at or timezone.now()
+        note = (note or "").strip()
+        changes = {"status": self.Status.RESOLVED, "outcome": outcome, "resolution": note}
+        changes |= {"resolved_by": by, "resolved_at": at}
+        with transaction.atomic():
+            # Conditional update: two officers resolving at once cannot both record an outcome.
+            if not Escalation.objects.filter(pk=self.pk, status=self.Status.OPEN).update(**changes):
+                raise EscalationError("This escalation was resolved meanwhile.")
+            for field, value in changes.items():
+                setattr(self, field, value)
+            return EscalationEvent.objects.create(
+                escalation=self, kind=EscalationEvent.Kind.RESOLVED, actor=by, outcome=outcome, body=note, at=at
+            )
+
+    def _refuse_unless_open(self) -> None:
+        if not self.is_open:
+            raise EscalationError("This escalation is resolved; nothing more can change.")
+
+
+class EscalationEvent(models.Model):
+    """One step of an escalation's history, in order: escalated, comments, assignments, the resolution."""
+
+    class Kind(models.TextChoices):
+        ESCALATED = "escalated", "Escalated"
+        COMMENT = "comment", "Comment"
+        ASSIGNED = "assigned", "Assigned"
+        RESOLVED = "resolved", "Resolved"
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=32, choices=Escalation.Outcome.choices, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]

@@ -129,6 +129,32 @@ def _search_health_gauges():
             yield GaugeMetricFamily(name, text, value=max((now - moment).total_seconds(), 0.0))
 
 
+def _audit_chain_gauges():
+    """The last audit chain check (reviews/audit_chain.py, nightly): absent until the first check, like the ages."""
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from reviews.audit_chain import last_check
+
+    check = last_check()
+    if check is None:
+        return
+    yield GaugeMetricFamily(
+        "transcript_vault_audit_chain_intact",
+        "1 when the last audit_verify found the audit trail's hash chain intact, 0 when it found a broken row",
+        value=1 if check["ok"] else 0,
+    )
+    yield GaugeMetricFamily(
+        "transcript_vault_audit_chain_checked_events", "Audit events the last check verified", value=check["checked"]
+    )
+    checked_at = parse_datetime(check["checked_at"])
+    yield GaugeMetricFamily(
+        "transcript_vault_audit_chain_last_check_age_seconds",
+        "Seconds since the audit chain was last checked",
+        value=max((timezone.now() - checked_at).total_seconds(), 0.0),
+    )
+
+
 class BacklogCollector:
     """Gauges computed from the database when /metrics is scraped (never stored per process)."""
 
@@ -158,6 +184,7 @@ class BacklogCollector:
         yield batches
 
         yield from _search_health_gauges()
+        yield from _audit_chain_gauges()
 
         summary = outbox_summary()
         depth = GaugeMetricFamily(

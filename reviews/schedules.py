@@ -28,6 +28,14 @@ def schedule_specs() -> list[ScheduleSpec]:
         ScheduleSpec(
             "transcript-vault: reconcile", "reviews.tasks.reconcile_task", settings.RECONCILE_INTERVAL_MINUTES
         ),
+        ScheduleSpec(
+            "transcript-vault: audit verify", "reviews.tasks.audit_verify_task", settings.AUDIT_VERIFY_INTERVAL_MINUTES
+        ),
+        ScheduleSpec(
+            "transcript-vault: retention purge",
+            "reviews.tasks.retention_purge_task",
+            settings.RETENTION_PURGE_INTERVAL_MINUTES,
+        ),
     ]
 
 

@@ -65,3 +65,25 @@ def reconcile_task() -> str:
         f"reconcile: detected={run.detected} recovered={run.recovered} failed={run.failed}; "
         f"removed {swept} abandoned partial downloads"
     )
+
+
+def audit_verify_task() -> str:
+    """Nightly: check the audit trail's hash chain; the verdict shows on the operations page and /metrics."""
+    from reviews import audit_chain
+
+    verdict = audit_chain.check_and_record()
+    if verdict.ok:
+        return f"audit chain OK: {verdict.checked} events, {verdict.legacy} unchained legacy events"
+    return f"audit chain BROKEN at event {verdict.broken_id}: {verdict.reason}"
+
+
+def retention_purge_task() -> str:
+    """Daily: purge what retention says is due (holds win), then re-apply S3 legal holds to archived objects."""
+    from django.utils import timezone
+
+    from reviews.retention import conversations_to_resync, run_purge, sync_archive_legal_holds
+
+    now = timezone.now()
+    report = run_purge(now=now)
+    holds = sync_archive_legal_holds(conversations_to_resync(now=now))
+    return f"{report.summary()}; s3 legal holds: {holds}"

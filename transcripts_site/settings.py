@@ -568,3 +568,19 @@ LOGGING = {
         "django-q": {"level": envstr("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Compliance workspace: audit log (issue 12 §1)
+# How often the audit trail's hash chain is checked (reviews.tasks.audit_verify_task): nightly by default.
+AUDIT_VERIFY_INTERVAL_MINUTES = envint("AUDIT_VERIFY_INTERVAL_MINUTES", 1440, minimum=5)
+
+# Compliance workspace: retention and legal hold (issue 12 §3)
+# Default retention in the vault, in days from the call's start, for conversations no RetentionRule covers.
+# 0 keeps forever (the default): nothing is ever purged until an operator chooses a period. The compliance archive
+# keeps its own retention (COMPLIANCE_S3_RETENTION_DAYS, WORM) and is never purged by the vault.
+RETENTION_TRANSCRIPT_DAYS = envint("RETENTION_TRANSCRIPT_DAYS", 0, minimum=0)
+RETENTION_AUDIO_DAYS = envint("RETENTION_AUDIO_DAYS", 0, minimum=0)
+# How often the purge runs (daily) and the most items one run deletes (the rest wait for the next run).
+RETENTION_PURGE_INTERVAL_MINUTES = envint("RETENTION_PURGE_INTERVAL_MINUTES", 1440, minimum=1)
+RETENTION_PURGE_MAX_ITEMS = envint("RETENTION_PURGE_MAX_ITEMS", 5000, minimum=1)
+
+# Compliance workspace: escalations (issue 12 §2)

@@ -1,16 +1,23 @@
-"""The compliance payload: one versioned JSON document per transcript version (docs/compliance.md).
+"""The compliance payloads (docs/compliance.md): one versioned JSON document per archived item.
 
-It carries metadata, hashes and counts only. Transcript text and PII values never enter it, so every
-sink (archive, webhook, S3) can receive it unchanged.
+- `transcript-vault.compliance/v1`: a transcript version (unchanged for existing consumers);
+- `transcript-vault.compliance.audio/v1`: the kept recording of an audio-only call;
+- `transcript-vault.compliance.conversation-version/v1`: a version of a conversation's Genesys facts.
+
+They carry metadata, hashes and counts only. Transcript text and PII values never enter them, so every
+sink (archive, webhook, S3) can receive them unchanged. Consumers tell them apart by `schema`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
 
 SCHEMA = "transcript-vault.compliance/v1"
+AUDIO_SCHEMA = "transcript-vault.compliance.audio/v1"
+VERSION_SCHEMA = "transcript-vault.compliance.conversation-version/v1"
 # Genesys ids are UUIDs; anything else must not be able to climb out of the archive directory.
 SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -56,6 +63,50 @@ def build_payload(transcript, *, synced_at: datetime | None = None) -> dict:
     }
 
 
+def build_audio_payload(recording, *, facts: dict, synced_at: datetime) -> dict:
+    """A recording kept because no transcript came: the call's facts plus the recording's hash and size."""
+    conversation = recording.conversation
+    return {
+        "schema": AUDIO_SCHEMA,
+        "idempotencyKey": recording.version_key,
+        "conversationId": conversation.genesys_id,
+        "recordingId": recording.recording_id,
+        "conversationStart": iso_utc(conversation.started_at),
+        "conversationEnd": iso_utc(conversation.ended_at),
+        "durationMs": conversation.duration_ms,
+        "facts": facts,
+        "storedAt": iso_utc(recording.stored_at),
+        "syncedAt": iso_utc(synced_at),
+        # The hash is of the audio bytes Genesys served; the archived file is their TVB1 encryption.
+        "recording": {
+            "sha256": recording.sha256,
+            "sizeBytes": recording.size_bytes,
+            "contentType": recording.content_type,
+            "durationMs": recording.duration_ms,
+            "source": recording.source,
+        },
+    }
+
+
+def build_version_payload(version, *, previous, partition_start: str, synced_at: datetime) -> dict:
+    """One version of a conversation's facts; `partition_start` (version 1's start) keeps every version of a
+    conversation in one archive directory, however far its start time moved."""
+    return {
+        "schema": VERSION_SCHEMA,
+        "idempotencyKey": version.version_key,
+        "conversationId": version.conversation.genesys_id,
+        "version": version.number,
+        "facts": version.facts,
+        "factsSha256": version.facts_sha256,
+        "changedFields": list(version.changed_fields),
+        "previousVersion": previous.number if previous else None,
+        "previousFactsSha256": previous.facts_sha256 if previous else None,
+        "partitionStart": partition_start,
+        "recordedAt": iso_utc(version.recorded_at),
+        "syncedAt": iso_utc(synced_at),
+    }
+
+
 def payload_bytes(payload: dict) -> bytes:
     """Canonical encoding: the same payload always gives the same bytes, whatever the database
     did to key order (PostgreSQL jsonb does not keep it), so retries and hashes stay stable."""
@@ -82,3 +133,69 @@ def partition_path(payload: dict) -> str:
 
 def file_stem(payload: dict) -> str:
     return payload["document"]["sha256"][:16]
+
+
+def archive_stem(payload: dict) -> str:
+    """Where an archive sink puts a payload's files (without suffix), by its schema; frozen, so stable:
+
+    transcript  YYYY/MM/DD/<conversationId>/<communicationId>/<document sha256[:16]>
+    audio       YYYY/MM/DD/<conversationId>/recordings/<recording sha256[:16]>
+    version     YYYY/MM/DD/<conversationId>/versions/v<NNNN>-<facts sha256[:16]>  (date of version 1's start)
+    """
+    schema = payload.get("schema")
+    if schema == SCHEMA:
+        return f"{partition_path(payload)}/{file_stem(payload)}"
+    if schema == AUDIO_SCHEMA:
+        directory = _day_and_conversation(payload, payload["conversationStart"])
+        return f"{directory}/recordings/{_hex16(payload['recording']['sha256'])}"
+    if schema == VERSION_SCHEMA:
+        stem = f"v{int(payload['version']):04d}-{_hex16(payload['factsSha256'])}"
+        return f"{_day_and_conversation(payload, payload['partitionStart'])}/versions/{stem}"
+    raise ValueError(f"unknown compliance payload schema {schema!r}")
+
+
+def _day_and_conversation(payload: dict, start: str) -> str:
+    day = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC)
+    conversation_id = payload["conversationId"]
+    if not SAFE_SEGMENT.match(conversation_id or ""):
+        raise ValueError(f"unsafe identifier for an archive path: {conversation_id!r}")
+    return f"{day:%Y/%m/%d}/{conversation_id}"
+
+
+def _hex16(sha256: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+        raise ValueError(f"not a sha256 for an archive path: {sha256!r}")
+    return sha256[:16]
+
+
+# The Genesys facts of a conversation that the archive versions (reviews/compliance/versions.py). Ids only:
+# agent and queue names can change without the call changing, and participants' names are never archived.
+FACT_NAMES = ("conversationStart", "conversationEnd", "direction", "queueId", "agentId", "divisionIds")
+
+
+def facts(*, started_at, ended_at, direction: str, queue_id, agent_id, division_ids) -> dict:
+    return {
+        "conversationStart": iso_utc(started_at),
+        "conversationEnd": iso_utc(ended_at),
+        "direction": direction or "",
+        "queueId": queue_id or None,
+        "agentId": agent_id or None,
+        # A set in the vault (Conversation.divisions), so sorted: the order analytics lists them in is no fact.
+        "divisionIds": sorted(set(division_ids or ())),
+    }
+
+
+def facts_of_row(conversation) -> dict:
+    """The facts the vault holds for a conversation row now."""
+    return facts(
+        started_at=conversation.started_at,
+        ended_at=conversation.ended_at,
+        direction=conversation.direction,
+        queue_id=conversation.queue.genesys_id if conversation.queue_id else None,
+        agent_id=conversation.agent.genesys_id if conversation.agent_id else None,
+        division_ids=conversation.divisions.values_list("genesys_id", flat=True),
+    )
+
+
+def facts_sha256(values: dict) -> str:
+    return hashlib.sha256(payload_bytes(values)).hexdigest()

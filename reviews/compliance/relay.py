@@ -18,7 +18,7 @@ from genesys.backoff import full_jitter
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews import observability
 from reviews.compliance import sinks
-from reviews.compliance.outbox import clock_now
+from reviews.compliance.outbox import archive_missing_audio, clock_now
 from reviews.compliance.sinks import DeliveryOutcome
 from reviews.models import OutboxMessage
 
@@ -118,7 +118,7 @@ def claim(pk: int, *, clock: Clock) -> OutboxMessage | None:
     )
     if not leased:
         return None
-    return OutboxMessage.objects.select_related("transcript__conversation").get(pk=pk)
+    return OutboxMessage.objects.select_related("transcript__conversation", "recording", "version").get(pk=pk)
 
 
 def claim_due(*, clock: Clock, limit: int) -> list[OutboxMessage]:
@@ -156,7 +156,10 @@ def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: C
     for field, value in changes.items():
         setattr(message, field, value)
     _log_outcome(message, verdict)
-    if verdict == "delivered":
+    if verdict == "delivered" and message.transcript_id is None:
+        # Recordings and facts versions: counted, but no transcript deliver latency to observe.
+        observability.compliance_deliveries.labels(sink=message.sink, outcome="delivered").inc()
+    elif verdict == "delivered":
         observability.observe_delivery(message)
     else:
         observability.observe_delivery_failure(message, verdict=verdict)
@@ -165,6 +168,7 @@ def record_outcome(message: OutboxMessage, outcome: DeliveryOutcome, *, clock: C
 
 def relay_outbox_task() -> str:
     """django-q2 entry point: drain what is due now, in bounded rounds, and say what happened."""
+    archive_missing_audio(now=clock_now(SYSTEM_CLOCK))
     total = RelayResult()
     for _round in range(TASK_MAX_ROUNDS):
         result = relay_due()

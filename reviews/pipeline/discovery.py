@@ -1,7 +1,8 @@
 """Discovery: find ended, recorded voice conversations in Genesys analytics and upsert them.
 
 Re-discovery is harmless: existing rows only get their descriptive fields refreshed (when they
-changed), never their pipeline progress.
+changed), never their pipeline progress. Once a conversation is archived, a change of its facts (times,
+direction, queue, agent, divisions) is also recorded as a new version and archived (compliance/versions.py).
 
 The incremental run asks for the conversations that ENDED since its watermark (newest end first, stopping
 at the first older one), over an interval reaching DISCOVERY_MAX_CALL_HOURS further back: analytics only
@@ -22,6 +23,8 @@ from django.db.models import Q
 from genesys.client import parse_time
 from genesys.clock import Clock
 from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
+from reviews.compliance.payload import facts, facts_of_row
+from reviews.compliance.versions import record_fact_change
 from reviews.models import Agent, Conversation, Division, Queue, SyncCursor
 from reviews.pipeline.names import NameResolver
 from reviews.pipeline.schedule import now_of, transcript_deadline
@@ -76,7 +79,21 @@ def participants_summary(conversation: dict) -> list[dict]:
                 "sessionIds": [s["sessionId"] for s in voice_sessions(participant) if s.get("sessionId")],
             }
         )
+        if purpose in EXTERNAL_PURPOSES and (digest := caller_digest(participant)):
+            summary[-1]["aniDigest"] = digest  # legal hold on a phone number (reviews/retention.py)
     return summary
+
+
+def caller_digest(participant: dict) -> str:
+    """Keyed digest of the caller's number (the session's ani); the number itself is PII and never kept."""
+    from reviews.retention import HoldError, phone_digest
+
+    for session in voice_sessions(participant):
+        try:
+            return phone_digest(session.get("ani") or "")
+        except HoldError:  # no ani, or not a phone number (a SIP address, "anonymous")
+            continue
+    return ""
 
 
 def first_queue_id(conversation: dict) -> str | None:
@@ -141,6 +158,18 @@ def descriptive_fields(conversation: dict, lookups: Lookups) -> dict:
     }
 
 
+def facts_of_analytics(conversation: dict) -> dict:
+    """The facts versioned once a conversation is archived (reviews/compliance/versions.py), as analytics says."""
+    return facts(
+        started_at=parse_time(conversation.get("conversationStart")),
+        ended_at=parse_time(conversation.get("conversationEnd")),
+        direction=conversation.get("originatingDirection") or "",
+        queue_id=first_queue_id(conversation),
+        agent_id=agent_user_id(conversation),
+        division_ids=division_ids_of(conversation),
+    )
+
+
 def first_attempt_at(*, ended_at: datetime | None, now: datetime) -> datetime:
     """Right away for old conversations; one poll interval after hang-up for ones that just ended,
     since a transcript is never ready the moment a call ends."""
@@ -175,10 +204,17 @@ def upsert_conversation(conversation: dict, *, now: datetime, lookups: Lookups |
         except IntegrityError:  # discovered concurrently by another worker: refresh theirs instead
             existing = Conversation.objects.get(genesys_id=genesys_id)
     changed = {name: value for name, value in fields.items() if getattr(existing, name) != value}
-    if changed:
-        Conversation.objects.filter(pk=existing.pk).update(**changed)
-    if set(existing.divisions.values_list("pk", flat=True)) != set(division_pks):
-        existing.divisions.set(division_pks)
+    divisions_changed = set(existing.divisions.values_list("pk", flat=True)) != set(division_pks)
+    if changed or divisions_changed:
+        with transaction.atomic():
+            # The facts as the vault held them, read before the update: the archive may hold exactly these.
+            before = facts_of_row(existing)
+            if changed:
+                Conversation.objects.filter(pk=existing.pk).update(**changed)
+            if divisions_changed:
+                existing.divisions.set(division_pks)
+            # An archived conversation never changes silently: a new version, delivered like the rest.
+            record_fact_change(existing, before=before, after=facts_of_analytics(conversation), now=now)
     if existing.state == Conversation.State.DISCOVERED and fields["ended_at"]:
         # A row made by the process endpoint before analytics knew it: now it can be polled properly.
         promote_discovered(existing, now=now, deadline_at=transcript_deadline(ended_at=fields["ended_at"], now=now))

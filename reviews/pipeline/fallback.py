@@ -27,6 +27,7 @@ from django.db.models import Min, Q
 from genesys.clock import Clock
 from genesys.errors import AuthenticationError, GenesysError, NotFoundError, PermissionDeniedError, RateLimitedError
 from reviews import blobs
+from reviews.compliance.outbox import record_audio_archive
 from reviews.models import AudioRecording, BatchJob, Conversation
 from reviews.pipeline.leases import claim
 from reviews.pipeline.schedule import audio_retry_at, audio_wait_over, now_of, span
@@ -184,6 +185,8 @@ def conclude(conversation: Conversation, *, token: str, now: datetime, outcome: 
     given_up = [f"{why} for over {span(settings.AUDIO_WAIT_MAX_SECONDS)}" for why in outcome.pending]
     notes = [*outcome.gone, *given_up, *([outcome.archived_denied] if outcome.archived_denied else [])]
     if conversation.recordings.exists():
+        # Archived before the state moves: a crash in between leaves the rows for the next worker to find.
+        record_audio_archive(conversation, now=now)
         audio_kept(conversation, token=token, now=now, note="; ".join(notes))
     elif outcome.archived_denied:
         recording_archived(conversation, token=token, now=now, outcome=outcome.archived_denied)
@@ -353,6 +356,7 @@ def store_batch_results(*, client, clock: Clock, job: BatchJob, results: list[di
             record_error(conversation, token=token, now=now_of(clock), error=exc)
             continue
         if conversation.recordings.exists():
+            record_audio_archive(conversation, now=now_of(clock))
             audio_kept(conversation, token=token, now=now_of(clock))
         else:
             # Nothing usable in the batch (archived, deleted, denied, only screen media): the recordings API

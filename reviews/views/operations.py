@@ -140,11 +140,7 @@ def _operations_context(user) -> dict:
     now = timezone.now()
     everything = access.sees_everything(user)
     conversations = access.conversations_for(user)
-    outbox = (
-        OutboxMessage.objects.all()
-        if everything
-        else OutboxMessage.objects.filter(transcript__conversation__in=conversations)
-    )
+    outbox = OutboxMessage.objects.all() if everything else OutboxMessage.objects.filter(conversation__in=conversations)
     return {
         "org_wide": everything,
         "may_act": access.can_review(user),
@@ -161,13 +157,21 @@ def _operations_context(user) -> dict:
         "direct_probes_recent": conversations.filter(direct_probed_at__gte=now - DIRECT_PROBE_WINDOW).count(),
         "outbox": _outbox_depth(outbox),
         "dead_letters": outbox.filter(state=OutboxMessage.State.DEAD)
-        .select_related("transcript__conversation")
+        .select_related("conversation")
         .order_by("-next_attempt_at")[:RECENT_ROWS],
         "rate_limits": _rate_limits(),
         "discovery": SyncCursor.objects.filter(name="discovery").first(),
         "reconciliation": ReconciliationRun.objects.first(),
         "refreshed_at": timezone.now(),
+        "audit_chain": _audit_chain(),
     }
+
+
+def _audit_chain() -> dict | None:
+    """The last audit chain check (reviews/audit_chain.py): an org-wide fact that names no conversation."""
+    from reviews.audit_chain import last_check
+
+    return last_check()
 
 
 def _render_live(request: HttpRequest) -> HttpResponse:
@@ -236,7 +240,7 @@ def replay(request: HttpRequest, message_pk: int) -> HttpResponse:
     _require_operator(request, "replay")
     _require_may_act(request, "replay", object_type="outbox_message", object_id=message_pk)
     message = OutboxMessage.objects.filter(
-        pk=message_pk, transcript__conversation__in=access.conversations_for(request.user)
+        pk=message_pk, conversation__in=access.conversations_for(request.user)
     ).first()
     if message is None:
         audit.deny(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews import access, audit
 from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote, Transcript
 from reviews.templatetags.transcript_tags import mmss, speaker_label
+from reviews.views import escalations
 from reviews.views.parts import (
     UTTERANCE_ORDER,
     combined_metrics,
@@ -297,6 +298,8 @@ def _apply_review(request: HttpRequest, conversation: Conversation, status: str,
         # Conditional update: two reviewers acting at once cannot both move the same status.
         if not Conversation.objects.filter(pk=conversation.pk, review_status=previous).update(**changes):
             return False
+        if status == Status.ESCALATED:
+            escalations.record_escalation(request=request, conversation=conversation, note=note)
     ReviewNote.objects.create(
         conversation=conversation,
         author=request.user,

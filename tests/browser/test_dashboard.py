@@ -278,9 +278,11 @@ def _attach_recording(conversation: Conversation, wav: bytes) -> None:
 
 
 def teardown_module(module) -> None:
-    # Keep only the four documented screenshots.
+    # Keep only the documented screenshots (this module's four and the compliance workspace's, written by
+    # tests/browser/test_audit_log.py, test_holds.py and test_escalations.py).
+    documented = {"search", "review", "charts", "operations", "audit-log", "holds", "escalations"}
     if SCREENSHOTS.exists():
         for extra in SCREENSHOTS.glob("*.png"):
-            if extra.stem not in {"search", "review", "charts", "operations"}:
+            if extra.stem not in documented:
                 extra.unlink()
     shutil.rmtree(SCREENSHOTS / "tmp", ignore_errors=True)

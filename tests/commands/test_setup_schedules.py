@@ -9,6 +9,8 @@ NAMES = {
     "transcript-vault: advance": ("reviews.tasks.advance_task", 1),
     "transcript-vault: relay outbox": ("reviews.tasks.relay_outbox_task", 1),
     "transcript-vault: reconcile": ("reviews.tasks.reconcile_task", 60),
+    "transcript-vault: audit verify": ("reviews.tasks.audit_verify_task", 1440),
+    "transcript-vault: retention purge": ("reviews.tasks.retention_purge_task", 1440),
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from genesys.clock import FakeClock
 from reviews import blobs
-from reviews.models import Conversation, Transcript
+from reviews.models import AudioRecording, Conversation, Transcript
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 START = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
@@ -121,3 +121,54 @@ def webhook_receiver(clock, settings):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def store_audio_blob(data: bytes) -> tuple[str, str]:
+    sha = hashlib.sha256(data).hexdigest()
+    with blobs.staging_file("audio") as (stream, path):
+        stream.write(data)
+        stream.flush()
+        return blobs.promote(path, kind="audio", sha256=sha), sha
+
+
+@pytest.fixture
+def make_audio_only_call():
+    """An audio-only call: state audio_fallback, no transcript, its recordings in the audio blob store."""
+    counter = iter(range(1, 10_000))
+
+    def make(*, recordings=(b"RIFF....WAVEfmt fake call audio",)):
+        number = next(counter)
+        conversation = Conversation.objects.create(
+            genesys_id=f"a0d10000-0000-4000-8000-{number:012d}",
+            started_at=START,
+            ended_at=START + timedelta(minutes=3),
+            direction="inbound",
+            state=Conversation.State.AUDIO_FALLBACK,
+        )
+        for index, audio in enumerate(recordings, start=1):
+            raw_path, sha = store_audio_blob(audio)
+            AudioRecording.objects.create(
+                conversation=conversation,
+                recording_id=f"rec-audio-{number}-{index}",
+                sha256=sha,
+                size_bytes=len(audio),
+                content_type="audio/wav",
+                raw_path=raw_path,
+                duration_ms=180_000,
+                stored_at=START + timedelta(minutes=20),
+            )
+        return conversation
+
+    return make
+
+
+def deliver_twice(clock, settings) -> None:
+    """Every due row reaches its sink twice: a relay delivers and dies before marking the row delivered, then
+    another relay takes the row over once the lease ran out and delivers it again (at least once)."""
+    from reviews.compliance import relay, sinks
+
+    for message in relay.claim_due(clock=clock, limit=100):
+        assert sinks.deliver(message, clock=clock).result == "delivered", message
+    clock.advance(settings.COMPLIANCE_LEASE_SECONDS + 1)
+    while relay.relay_due(clock=clock).handled:
+        pass

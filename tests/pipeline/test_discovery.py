@@ -93,3 +93,32 @@ def test_it_offers_callback_legs_and_puts_the_external_party_first():
             legs = Conversation.objects.get(genesys_id=sim.conversation_id).communication_ids
             assert legs[0] == sim.communication_ids[0]
             assert {part.communication_id for part in sim.parts} <= set(legs)
+
+
+def test_it_versions_an_archived_calls_shifted_start_and_leaves_unchanged_calls_alone(settings):
+    from reviews.compliance import relay_due
+    from reviews.models import ConversationVersion, OutboxMessage
+    from reviews.pipeline import run_backfill
+
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    with running_world(conversations=12, large=0, malformed=0) as world:
+        start, end = world.dataset.start, world.dataset.end
+        run_backfill(client=world.client, since=start, until=end, clock=world.clock, max_wait=6 * 3600)
+        while relay_due(clock=world.clock).handled:
+            pass
+        archived = set(OutboxMessage.objects.values_list("conversation__genesys_id", flat=True))
+        outbox = OutboxMessage.objects.count()
+
+        discover(client=world.client, start=start, end=end, now=end)  # the same facts: nothing to version
+        assert (ConversationVersion.objects.count(), OutboxMessage.objects.count()) == (0, outbox)
+
+        # What a restart of the demo did: Genesys now reports another start time for an archived call.
+        sim = next(c for c in world.dataset.conversations if c.conversation_id in archived)
+        sim.start -= timedelta(seconds=2)
+        discover(client=world.client, start=start, end=end, now=end)
+
+    versions = ConversationVersion.objects.filter(conversation__genesys_id=sim.conversation_id)
+    assert [(v.number, v.changed_fields) for v in versions] == [(1, []), (2, ["conversationStart"])]
+    assert ConversationVersion.objects.exclude(conversation__genesys_id=sim.conversation_id).count() == 0
+    assert OutboxMessage.objects.count() == outbox + 2
+    assert Conversation.objects.get(genesys_id=sim.conversation_id).started_at == sim.start

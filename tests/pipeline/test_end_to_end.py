@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.models import Agent, Conversation, Division, OutboxMessage, Queue, Transcript
+from reviews.models import Agent, AudioRecording, Conversation, Division, OutboxMessage, Queue, Transcript
 from reviews.pipeline import run_backfill
 from tests.pipeline.expectations import assert_matches_ground_truth, final_snapshot
 from tests.pipeline.support import WINDOW_END, WINDOW_START, running_world
@@ -41,7 +41,9 @@ def test_it_backfills_200_conversations_to_their_ground_truth():
         stored = Conversation.objects.filter(state=Conversation.State.STORED).count()
         print("\nby endpoint:", dict(world.emulator.stats.by_endpoint))
         assert summary.transcripts_new == stored == Transcript.objects.count()
-        assert OutboxMessage.objects.count() == stored
+        assert OutboxMessage.objects.filter(kind="transcript").count() == stored
+        # Audio-only calls are archived too: one row per kept recording (one sink configured).
+        assert OutboxMessage.objects.filter(kind="audio").count() == AudioRecording.objects.count()
 
         emulator_calls = world.emulator.stats.api_calls
         print(

@@ -180,10 +180,15 @@ def final_snapshot(db: Database) -> dict:
         "recordings": db.scalar("select count(distinct conversation_id) from reviews_audiorecording"),
         "outbox": {
             (sink, state): n
-            for sink, state, n in db.rows("select sink, state, count(*) from reviews_outboxmessage group by 1, 2")
+            for sink, state, n in db.rows(
+                "select sink, state, count(*) from reviews_outboxmessage where kind = 'transcript' group by 1, 2"
+            )
         },
         "webhook_keys": {
-            key for (key,) in db.rows("select idempotency_key from reviews_outboxmessage where sink = 'webhook'")
+            key
+            for (key,) in db.rows(
+                "select idempotency_key from reviews_outboxmessage where sink = 'webhook' and kind = 'transcript'"
+            )
         },
     }
 
@@ -280,6 +285,8 @@ class WebhookReceiver:
         self.secret = secret
         self.fail_first_every = fail_first_every
         self.deliveries: list[Delivery] = []
+        # Payloads of the other message types (audio-only calls, facts versions: docs/compliance.md), by webhook-id.
+        self.other_payloads: dict[str, str] = {}
         self.bad_signatures = 0
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -311,6 +318,10 @@ class WebhookReceiver:
             return 400
         payload = json.loads(body)
         webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+        if payload.get("schema") != "transcript-vault.compliance/v1":  # a consumer dispatches on schema
+            with self._lock:
+                self.other_payloads[webhook_id] = payload["schema"]
+            return 200
         with self._lock:
             order = self._seen.setdefault(webhook_id, len(self._seen))
             first_attempt = not any(d.webhook_id == webhook_id for d in self.deliveries)

@@ -43,7 +43,8 @@ def main() -> None:
         "transcripts": Transcript.objects.count(),
         "masked_utterances": Utterance.objects.exclude(sealed_original="").count(),
         "recordings": AudioRecording.objects.count(),
-        "delivered": OutboxMessage.objects.filter(state=OutboxMessage.State.DELIVERED).count(),
+        "delivered": OutboxMessage.objects.filter(state=OutboxMessage.State.DELIVERED, kind="transcript").count(),
+        "audio_delivered": OutboxMessage.objects.filter(state=OutboxMessage.State.DELIVERED, kind="audio").count(),
     }
     print(json.dumps(report), flush=True)
     sys.stdin.read()

@@ -109,6 +109,7 @@ def test_it_ingested_the_leaky_conversations_through_the_whole_pipeline(vault_on
     assert report["leaks_found"] >= len(leaky_conversations(leaky_dataset())), report
     assert report["masked_utterances"] > 0 and report["recordings"] > 0, report
     assert report["delivered"] == report["transcripts"] > 0, report
+    assert report["audio_delivered"] == report["recordings"], report  # archived encrypted, grepped below
     assert CONVERSATIONS == 60 and SEED == 11  # the dataset leaked_forms() reads is the one ingested
 
 

@@ -104,3 +104,22 @@ def test_it_serves_search_health_read_from_the_database(client, settings):
     assert "transcript_vault_search_healthy 0.0" in text
     assert "transcript_vault_search_consecutive_failures 2.0" in text
     assert 'transcript_vault_conversations{state="restricted"} 0.0' in text
+
+
+def test_it_serves_the_last_audit_chain_check(client, settings):
+    from reviews import audit_chain
+    from reviews.audit import record_event
+
+    settings.METRICS_BEARER_TOKEN = "s3cret-token"
+    text = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).content.decode()
+    assert "transcript_vault_audit_chain_intact" not in text  # never checked: no made-up value
+    event = record_event(request=None, action="search", object_type="search")
+    audit_chain.check_and_record()
+    text = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).content.decode()
+    assert "transcript_vault_audit_chain_intact 1.0" in text
+    assert "transcript_vault_audit_chain_checked_events 1.0" in text
+    type(event).objects.filter(pk=event.pk).update(object_type="other")
+    audit_chain.check_and_record()
+    text = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).content.decode()
+    assert "transcript_vault_audit_chain_intact 0.0" in text
+    assert "transcript_vault_audit_chain_last_check_age_seconds" in text

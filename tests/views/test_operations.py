@@ -231,3 +231,17 @@ def test_it_shows_a_healthy_search_that_has_never_run(bob_client, conversation):
     body = bob_client.get("/operations/").content.decode()
     panel = body[body.index('id="genesys-title"') :].split("</section>")[0]
     assert "not used yet" in panel and "Nothing learnt yet." in panel and "No pending or lost batch jobs." in panel
+
+
+def test_it_shows_the_last_audit_chain_check(bob_client):
+    from reviews import audit_chain
+    from reviews.models import AuditEvent
+
+    assert b"has not been checked yet" in bob_client.get("/operations/").content
+    audit_chain.check_and_record()
+    assert b'<span class="state state-stored">Intact</span>' in bob_client.get("/operations/").content
+    first = AuditEvent.objects.order_by("pk").first()
+    AuditEvent.objects.filter(pk=first.pk).update(username="someone")
+    audit_chain.check_and_record()
+    body = bob_client.get("/operations/").content.decode()
+    assert f"Broken at event {first.pk}" in body and "does not match its hash" in body

@@ -366,7 +366,9 @@ def test_it_never_loads_every_turn_of_a_long_call(alice_client, long_call, djang
         alice_client.get("/conversations/conv-long/", {"t": "2100000"})
     turn_selects = [q["sql"] for q in queries if 'FROM "reviews_utterance"' in q["sql"] and "COUNT(" not in q["sql"]]
     assert len(turn_selects) == 1 and "LIMIT 500 OFFSET 500" in turn_selects[0]
-    with django_assert_max_num_queries(12):
+    # On PostgreSQL the fragment's audit event also takes the audit chain's advisory lock (reviews/audit_chain.py).
+    budget = 12 + (connection.vendor == "postgresql")
+    with django_assert_max_num_queries(budget):
         alice_client.get("/conversations/conv-long/", {"chunk": "2"}, HTTP_HX_REQUEST="true")
 
 

@@ -14,11 +14,13 @@ from typing import Literal
 
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews import blobs
-from reviews.compliance.payload import file_stem, partition_path, payload_bytes
+from reviews.compliance.payload import AUDIO_SCHEMA, VERSION_SCHEMA, archive_stem, payload_bytes
 
 SINK_NAMES = ("filesystem", "webhook", "s3")
 # The archived Genesys document: the JSON (or gzip) Genesys served, in the vault's TVB1 encrypted format.
 DOCUMENT_SUFFIX = ".transcript.json.tvb"
+# The recording of an audio-only call, as Genesys served it, in the same TVB1 format.
+RECORDING_SUFFIX = ".audio.tvb"
 
 
 @dataclass(frozen=True)
@@ -52,30 +54,33 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
 
 @dataclass(frozen=True)
 class ArchivePlan:
-    """What an archive sink stores for one transcript version: metadata JSON and the raw document."""
+    """What an archive sink stores for one outbox row: metadata JSON and, except for a facts version, the raw
+    document or recording."""
 
     stem: str  # "<UTC partition>/<file stem>", shared by both files
     metadata: bytes
     metadata_sha256: str
-    document: Path  # the blob (encrypted at rest); archived as TVB1 bytes (blobs.SealedCopy), never in clear
-    document_sha256: str  # of the plaintext: what Genesys served
+    document: Path | None  # the blob (encrypted at rest); archived as TVB1 bytes (blobs.SealedCopy), never in clear
+    document_sha256: str | None  # of the plaintext: what Genesys served
+    document_suffix: str = DOCUMENT_SUFFIX
 
 
 def archive_plan(message) -> ArchivePlan | DeliveryOutcome:
     """The files to archive for `message`, or a permanent outcome when they cannot exist."""
     payload = message.payload
     try:
-        stem = f"{partition_path(payload)}/{file_stem(payload)}"
-    except ValueError as exc:
-        return DeliveryOutcome.permanent(str(exc))
-    document = blobs.absolute_path(message.transcript.raw_path)
+        stem = archive_stem(payload)
+    except (KeyError, TypeError, ValueError) as exc:
+        return DeliveryOutcome.permanent(f"cannot place the payload in the archive: {exc}")
+    metadata = payload_bytes(payload)
+    plan = {"stem": stem, "metadata": metadata, "metadata_sha256": hashlib.sha256(metadata).hexdigest()}
+    if payload.get("schema") == VERSION_SCHEMA:
+        return ArchivePlan(**plan, document=None, document_sha256=None)
+    if payload.get("schema") == AUDIO_SCHEMA:
+        blob, sha256, suffix = message.recording.raw_path, payload["recording"]["sha256"], RECORDING_SUFFIX
+    else:
+        blob, sha256, suffix = message.transcript.raw_path, payload["document"]["sha256"], DOCUMENT_SUFFIX
+    document = blobs.absolute_path(blob)
     if not document.is_file():
         return DeliveryOutcome.permanent(f"raw document {document} is missing from the blob store")
-    metadata = payload_bytes(payload)
-    return ArchivePlan(
-        stem=stem,
-        metadata=metadata,
-        metadata_sha256=hashlib.sha256(metadata).hexdigest(),
-        document=document,
-        document_sha256=payload["document"]["sha256"],
-    )
+    return ArchivePlan(**plan, document=document, document_sha256=sha256, document_suffix=suffix)

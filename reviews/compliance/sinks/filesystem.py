@@ -3,6 +3,8 @@
 Layout under COMPLIANCE_ARCHIVE_DIR (conversation start date, UTC):
     YYYY/MM/DD/<conversationId>/<communicationId>/<sha256[:16]>.json                 metadata (the payload)
     YYYY/MM/DD/<conversationId>/<communicationId>/<sha256[:16]>.transcript.json.tvb  raw Genesys document, encrypted
+    YYYY/MM/DD/<conversationId>/recordings/<sha256[:16]>.json and .audio.tvb         audio-only call (encrypted)
+    YYYY/MM/DD/<conversationId>/versions/v<NNNN>-<sha256[:16]>.json                  a version of the call's facts
     manifest.jsonl   one line per delivered version; each line carries the sha256 of the line before it
 
 The document can hold PII Genesys failed to mask, so it is archived in the vault's TVB1 format (the blob's
@@ -29,7 +31,7 @@ from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews import blobs
 from reviews.compliance.outbox import clock_now
 from reviews.compliance.payload import iso_utc
-from reviews.compliance.sinks import DOCUMENT_SUFFIX, DeliveryOutcome, archive_plan
+from reviews.compliance.sinks import DeliveryOutcome, archive_plan
 from reviews.encryption import STREAM_FORMAT, DecryptionError
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -69,12 +71,13 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     if isinstance(plan, DeliveryOutcome):
         return plan
     try:
-        files = [
-            write_once(root, f"{plan.stem}.json", [plan.metadata], expected_sha256=plan.metadata_sha256),
-            write_sealed_once(
-                root, f"{plan.stem}{DOCUMENT_SUFFIX}", plan.document, plaintext_sha256=plan.document_sha256
-            ),
-        ]
+        files = [write_once(root, f"{plan.stem}.json", [plan.metadata], expected_sha256=plan.metadata_sha256)]
+        if plan.document is not None:  # a facts version is metadata only
+            files.append(
+                write_sealed_once(
+                    root, f"{plan.stem}{plan.document_suffix}", plan.document, plaintext_sha256=plan.document_sha256
+                )
+            )
         append_to_manifest(
             root,
             key=message.idempotency_key,

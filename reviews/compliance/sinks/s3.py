@@ -1,8 +1,8 @@
 """S3 delivery with Object Lock retention and a SHA-256 checksum on every PUT.
 
 Keys: <COMPLIANCE_S3_PREFIX>YYYY/MM/DD/<conversationId>/<communicationId>/<sha256[:16]>.json and
-.transcript.json.tvb, as in the filesystem archive. A key that already holds the same content is left
-alone (no second locked version); a key holding other content is a permanent error.
+.transcript.json.tvb (recordings and facts versions as in the filesystem archive). A key that already holds
+the same content is left alone (no second locked version); a key holding other content is a permanent error.
 
 The document goes up in the vault's TVB1 format (encrypted with the vault key), and S3 is asked to encrypt
 both objects again (SSE): the bucket never holds a leaked PAN readable, whoever can read the bucket.
@@ -27,7 +27,7 @@ from django.conf import settings
 from genesys.clock import SYSTEM_CLOCK, Clock
 from reviews import blobs
 from reviews.compliance.outbox import clock_now
-from reviews.compliance.sinks import DOCUMENT_SUFFIX, DeliveryOutcome, archive_plan
+from reviews.compliance.sinks import DeliveryOutcome, archive_plan
 from reviews.encryption import STREAM_FORMAT, DecryptionError
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256: lets a redelivery compare content without a download
@@ -52,9 +52,13 @@ def deliver(message, *, clock: Clock = SYSTEM_CLOCK) -> DeliveryOutcome:
     retain_until = clock_now(clock) + timedelta(days=settings.COMPLIANCE_S3_RETENTION_DAYS)
     try:
         put_once(f"{key_stem}.json", plan.metadata, sha256_hex=plan.metadata_sha256, retain_until=retain_until)
-        put_once(
-            f"{key_stem}{DOCUMENT_SUFFIX}", plan.document, sha256_hex=plan.document_sha256, retain_until=retain_until
-        )
+        if plan.document is not None:  # a facts version is metadata only
+            put_once(
+                f"{key_stem}{plan.document_suffix}",
+                plan.document,
+                sha256_hex=plan.document_sha256,
+                retain_until=retain_until,
+            )
     except (ObjectConflict, DecryptionError) as exc:
         return DeliveryOutcome.permanent(str(exc))
     except NoCredentialsError as exc:
@@ -148,3 +152,43 @@ def _client_error_outcome(exc: ClientError) -> DeliveryOutcome:
     if (status is not None and status >= 500) or status in (408, 429) or error.get("Code") in RETRYABLE_CODES:
         return DeliveryOutcome.retry(message, status)
     return DeliveryOutcome.permanent(message, status)
+
+
+# --- Legal hold (issue 12 §3): separate from delivery; called by reviews/retention.py -----------------------------
+class LegalHoldError(Exception):
+    pass
+
+
+def set_legal_hold(*, conversation_id: str, days, on: bool) -> int:
+    """S3 Object Lock legal hold ON (or OFF) on every archived object of a conversation; returns how many changed.
+
+    Objects live under <prefix>YYYY/MM/DD/<conversationId>/ (payload.partition_path), so each UTC start date the
+    conversation was archived under is listed. A legal hold has no expiry: it stays until released here, on top of
+    (never instead of) the retention period set at delivery.
+    """
+    from datetime import UTC  # local: this section stays apart from the delivery code above
+
+    client = s3_client(settings.COMPLIANCE_S3_REGION, settings.COMPLIANCE_S3_ENDPOINT_URL)
+    bucket = settings.COMPLIANCE_S3_BUCKET
+    wanted = "ON" if on else "OFF"
+    changed = 0
+    try:
+        for day in sorted({f"{d.astimezone(UTC):%Y/%m/%d}" for d in days}):
+            prefix = f"{settings.COMPLIANCE_S3_PREFIX}{day}/{conversation_id}/"
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for entry in page.get("Contents", []):
+                    if _legal_hold_status(client, bucket, entry["Key"]) != wanted:
+                        client.put_object_legal_hold(Bucket=bucket, Key=entry["Key"], LegalHold={"Status": wanted})
+                        changed += 1
+    except (ClientError, BotoCoreError) as exc:
+        raise LegalHoldError(f"S3 legal hold {wanted} failed: {type(exc).__name__}: {exc}") from exc
+    return changed
+
+
+def _legal_hold_status(client, bucket: str, key: str) -> str:
+    try:
+        return client.get_object_legal_hold(Bucket=bucket, Key=key).get("LegalHold", {}).get("Status") or "OFF"
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchObjectLockConfiguration", "InvalidRequest"):
+            return "OFF"
+        raise
