@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import boto3
 import pytest
-import requests
 from django.contrib.auth.models import Group, User
 
 from reviews import blobs, retention
@@ -26,10 +24,10 @@ from reviews.models import (
     Utterance,
 )
 from reviews.pipeline.discovery import participants_summary
+from tests.fixtures.moto_s3 import BUCKET, object_lock_bucket
 from tests.fixtures.retention_world import NOW, archive_snapshot, indexed, make_call
 
 pytestmark = pytest.mark.django_db
-BUCKET = "transcript-vault-compliance"
 
 
 @pytest.fixture(autouse=True)
@@ -302,29 +300,9 @@ def test_it_notes_the_callers_number_only_as_a_digest_at_discovery():
 
 @pytest.fixture
 def s3_bucket(settings, monkeypatch):
-    """moto in server mode with an Object Lock bucket (as tests/compliance/test_s3.py)."""
-    server_module = pytest.importorskip("moto.server", reason="moto[server] is not installed")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    settings.COMPLIANCE_SINKS = ["s3"]
-    settings.COMPLIANCE_S3_BUCKET = BUCKET
-    settings.COMPLIANCE_S3_ENDPOINT_URL = f"http://{host}:{port}"
-    settings.COMPLIANCE_S3_REGION = "us-east-1"
-    settings.COMPLIANCE_S3_PREFIX = "vault/"
-    settings.COMPLIANCE_S3_RETENTION_DAYS = 30
-    settings.COMPLIANCE_S3_MODE = "GOVERNANCE"
-    s3.s3_client.cache_clear()
-    requests.post(f"{settings.COMPLIANCE_S3_ENDPOINT_URL}/moto-api/reset", timeout=10).raise_for_status()
-    client = boto3.client("s3", region_name="us-east-1", endpoint_url=settings.COMPLIANCE_S3_ENDPOINT_URL)
-    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
-    try:
+    """moto with an Object Lock bucket in GOVERNANCE mode (legal holds are set and cleared on it)."""
+    with object_lock_bucket(settings, monkeypatch, mode="GOVERNANCE") as client:
         yield client
-    finally:
-        s3.s3_client.cache_clear()
-        server.stop()
 
 
 def _status(client, key: str) -> str:

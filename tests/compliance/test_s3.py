@@ -4,9 +4,7 @@ import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-import requests
 
 from reviews import blobs
 from reviews.compliance import record_transcript_version, relay_due
@@ -14,44 +12,16 @@ from reviews.compliance.payload import payload_bytes
 from reviews.compliance.sinks import s3
 from reviews.encryption import generate_key_text, keyring
 from reviews.models import OutboxMessage
+from tests.fixtures.moto_s3 import BUCKET, object_lock_bucket
 
 pytestmark = pytest.mark.django_db
-BUCKET = "transcript-vault-compliance"
 
 
 @pytest.fixture
 def s3_server(settings, monkeypatch):
     """A local S3-compatible server (moto in server mode) with an Object Lock bucket."""
-    server_module = pytest.importorskip("moto.server", reason="moto[server] is not installed")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    try:
-        server.start()
-    except OSError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"moto server could not start: {exc}")
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings.COMPLIANCE_SINKS = ["s3"]
-    settings.COMPLIANCE_S3_BUCKET = BUCKET
-    settings.COMPLIANCE_S3_ENDPOINT_URL = f"http://{host}:{port}"
-    settings.COMPLIANCE_S3_REGION = "us-east-1"
-    settings.COMPLIANCE_S3_PREFIX = "vault/"
-    settings.COMPLIANCE_S3_RETENTION_DAYS = 30
-    settings.COMPLIANCE_S3_MODE = "COMPLIANCE"
-    s3.s3_client.cache_clear()
-    # moto keeps its buckets in process memory across server instances; start every test empty.
-    requests.post(f"{settings.COMPLIANCE_S3_ENDPOINT_URL}/moto-api/reset", timeout=10).raise_for_status()
-    client = boto3.client("s3", region_name="us-east-1", endpoint_url=settings.COMPLIANCE_S3_ENDPOINT_URL)
-    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
-    try:
+    with object_lock_bucket(settings, monkeypatch, mode="COMPLIANCE") as client:
         yield client
-    finally:
-        s3.s3_client.cache_clear()
-        server.stop()
 
 
 def test_it_stores_locked_encrypted_objects_with_a_checksum(s3_server, make_transcript, tmp_path):
