@@ -1,4 +1,6 @@
 # Two commands matter: `make demo` runs the product on embedded defaults, `make test` checks it.
+# `make demo` leaves the demo running in the background (`make demo-stop` stops it; `make demo` again restarts it
+# and keeps the data). `make screenshots` refreshes the screenshots the docs show (docs/screenshots/).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EMULATOR_PORT ?= 8787
 
-.PHONY: demo test lint format test-suite ci clean venv
+.PHONY: demo demo-stop screenshots test lint format test-suite ci clean venv
 
 venv: $(STAMP)
 
@@ -31,8 +33,19 @@ test: lint test-suite
 demo: $(STAMP)
 	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(BIN)/python bin/demo.py
 
+demo-stop: $(STAMP)
+	$(BIN)/python bin/demo.py stop
+
+# The browser tests write their screenshots to var/screenshots (ignored), never into the tracked docs; this copies
+# the documented ones over docs/screenshots on purpose (tests/browser/support.py, DOCUMENTED_SCREENSHOTS).
+screenshots: $(STAMP)
+	rm -rf var/screenshots
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m browser tests/browser
+	$(BIN)/python tests/browser/support.py
+
 ci:
 	bash .ci/run
 
 clean:
+	test ! -x $(BIN)/python || $(BIN)/python bin/demo.py stop
 	rm -rf $(VENV) var staticfiles

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
@@ -17,6 +19,29 @@ accesslog = "-"
 # may hold a card number the caller pasted) travel in ?q=: log the path only (%(U)s) and no referer.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# /metrics must add up every worker's counters, or each scrape reads whichever worker answers and the counters
+# jump: prometheus_client's multiprocess mode, with PROMETHEUS_MULTIPROC_DIR in the environment before a worker
+# imports prometheus_client. Set it to a directory shared with the qcluster worker (docs/deploy.md, Metrics).
+# Without it the web workers at least share a fresh private directory (removed when gunicorn exits) and only the
+# worker's counters are missing. A hook, not module code: this file is also read outside gunicorn (tests), and
+# with preload_app the app is loaded before on_starting, so there only the shared directory helps.
+def on_starting(server):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        server.private_metrics_dir = tempfile.mkdtemp(prefix="transcript-vault-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.private_metrics_dir
+        server.log.warning(
+            "PROMETHEUS_MULTIPROC_DIR is not set: /metrics adds up the web workers (in %s) but not the qcluster "
+            "worker; give both the same directory (docs/deploy.md, Metrics)",
+            server.private_metrics_dir,
+        )
+
+
+def on_exit(server):
+    private = getattr(server, "private_metrics_dir", "")
+    if private:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def child_exit(server, worker):

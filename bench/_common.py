@@ -6,9 +6,11 @@ script can compare SQLite and PostgreSQL (or two ingestion runs) in one invocati
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -173,6 +175,10 @@ def child_pythonpath() -> str:
     return os.pathsep.join(p for p in (os.environ.get("BENCH_SHIM_PATH"), str(ROOT)) if p)
 
 
+BENCH_SECRET_KEY = secrets.token_urlsafe(48)
+BENCH_VAULT_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
 def django_env(data_dir: Path, *, database_url: str | None = None, **extra: object) -> dict[str, str]:
     """Environment for a product child process: its own DATA_DIR, optional PostgreSQL, no Redis."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
@@ -188,6 +194,9 @@ def django_env(data_dir: Path, *, database_url: str | None = None, **extra: obje
     )
     if database_url:
         env["DATABASE_URL"] = database_url
+        # A shared deployment must be given its keys (issue 11): one fresh pair per bench run, for all its children.
+        env.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
+        env.setdefault("VAULT_ENCRYPTION_KEY", BENCH_VAULT_KEY)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -238,6 +238,7 @@ UTTERANCE_COLUMNS = (
     "words",
     "sentiment",
     "topics",
+    "sealed_original",
 )
 
 
@@ -265,6 +266,7 @@ def utterance_rows(pairs, per_conversation: int, generator: TextGenerator, *, ra
                     "[]",
                     None,
                     "[]",
+                    "",
                 )
             )
             row_no += 1

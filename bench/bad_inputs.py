@@ -331,7 +331,7 @@ def django_child() -> None:
                 "unknown field",
                 "POST",
                 "/api/transcripts/search",
-                b'{"query":"card","sort":"x"}',
+                b'{"query":"card","evaluated":"x"}',
                 "application/json",
                 {},
             ),

@@ -124,3 +124,8 @@ def can_handle_escalations(user) -> bool:
     Compliance stays read-only for the pipeline and the review workflow (can_review); staff alone get nothing.
     """
     return is_signed_in(user) and COMPLIANCE in group_names(user)
+
+
+def can_handle_subject_requests(user) -> bool:
+    """Find, export and erase a data subject's calls: compliance officers only (staff alone get nothing)."""
+    return is_signed_in(user) and COMPLIANCE in group_names(user)

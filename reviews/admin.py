@@ -32,6 +32,12 @@ from reviews.models import (
     ConversationVersion,
     Division,
     Escalation,
+    Evaluation,
+    EvaluationError,
+    EvaluationForm,
+    EvaluationFormVersion,
+    EvaluationQuestion,
+    EvaluationSection,
     GenesysFinding,
     LegalHold,
     OutboxMessage,
@@ -40,7 +46,10 @@ from reviews.models import (
     ReconciliationRun,
     RedactionFinding,
     RetentionRule,
+    ReviewAssignment,
     ReviewNote,
+    SamplingRule,
+    SubjectRequest,
     SyncCursor,
     Transcript,
 )
@@ -239,8 +248,11 @@ class RedactionFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(AudioRecording)
 class AudioRecordingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("conversation", "recording_id", "media", "content_type", "size_bytes", "source", "stored_at")
-    list_filter = ("source", "media", "content_type")
+    list_display = (
+        "conversation", "recording_id", "media", "content_type", "size_bytes", "source", "kept", "cached_until",
+        "stored_at",
+    )  # fmt: skip
+    list_filter = ("source", "kept", "media", "content_type")
     search_fields = ("conversation__genesys_id", "recording_id")
 
 
@@ -362,7 +374,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # holds page only, where the reason and the audit event are required, so the admin shows them read-only.
 @admin.register(RetentionRule)
 class RetentionRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("pk", "division", "queue", "transcript_days", "audio_days", "note")
+    list_display = ("pk", "division", "queue", "transcript_days", "audio_days", "minimum_days", "note")
     list_select_related = ("division", "queue")
 
 
@@ -377,6 +389,15 @@ class PurgeTombstoneAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("purged_at", "conversation", "item", "item_id", "sha256", "rule", "run_id")
     list_filter = ("item",)
     search_fields = ("item_id", "sha256", "run_id")
+
+
+# Data-subject requests (issue 12 §4): handled on their pages and by `manage.py subject_request` (each step audited
+# there); the admin only lists them. Identifier mentions are digests, not worth a page.
+@admin.register(SubjectRequest)
+class SubjectRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "identifier_kind", "identifier_hint", "reference", "created_at", "exported_at", "erased_at")
+    list_filter = ("identifier_kind",)
+    exclude = ("identifier_digest",)
 
 
 # Escalations (issue 12 §2): handled on the escalation pages only (each step audited there), so read-only here;
@@ -394,3 +415,155 @@ class EscalationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ConversationVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("conversation", "number", "changed_fields", "facts_sha256", "recorded_at")
     search_fields = ("conversation__genesys_id", "facts_sha256")
+
+
+# --- Evaluations / scorecards (issue 13 §2) ---------------------------------------------------------------------
+# Forms are defined here: a draft version's sections and questions are edited inline; "Publish" freezes a version
+# (the model refuses any later change) and "New draft from this version" copies it to edit. Evaluations are made on
+# the evaluation pages (each step audited there), so the admin lists them read-only, without comments.
+
+
+class _DraftOnlyInline:
+    """Inline rows of a form version: editable while the version is a draft, read-only once published."""
+
+    def _draft(self, obj) -> bool:
+        return obj is None or not obj.is_published
+
+    def has_add_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_delete_permission(request, obj)
+
+
+class EvaluationSectionInline(_DraftOnlyInline, admin.TabularInline):
+    model = EvaluationSection
+    extra = 0
+    fields = ("title", "position")
+
+
+class EvaluationQuestionInline(_DraftOnlyInline, admin.StackedInline):
+    model = EvaluationQuestion
+    extra = 0
+    fields = (
+        ("section", "position"),
+        "text",
+        "help_text",
+        ("kind", "scale_max", "allow_na"),
+        ("weight", "critical"),
+        ("auto_rule", "auto_speaker", "auto_within_seconds", "auto_threshold"),
+        "auto_terms",
+    )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "section":
+            # Only the sections of the version being edited (save the version's sections first).
+            version_id = (request.resolver_match.kwargs or {}).get("object_id")
+            kwargs["queryset"] = EvaluationSection.objects.filter(version_id=version_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class EvaluationFormVersionInline(admin.TabularInline):
+    model = EvaluationFormVersion
+    extra = 0
+    fields = ("number", "pass_score", "published_at")
+    readonly_fields = ("number", "pass_score", "published_at")
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EvaluationForm)
+class EvaluationFormAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "active", "current_version", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name",)
+    inlines = (EvaluationFormVersionInline,)
+
+    def has_delete_permission(self, request, obj=None):
+        # A published version is the record of what evaluations were scored with: deactivate the form instead.
+        if obj is not None and obj.versions.filter(published_at__isnull=False).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # a new form starts with its first draft version
+            EvaluationFormVersion.objects.get_or_create(form=obj, number=1)
+
+
+@admin.register(EvaluationFormVersion)
+class EvaluationFormVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("__str__", "form", "number", "pass_score", "published_at")
+    list_filter = ("form",)
+    readonly_fields = ("published_at", "created_at")
+    inlines = (EvaluationSectionInline, EvaluationQuestionInline)
+    actions = ("publish_versions", "new_draft_versions")
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or not obj.is_published) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or not obj.is_published) and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "form", "number") if obj is not None else self.readonly_fields
+
+    @admin.action(description="Publish the selected draft versions (they can no longer change)")
+    def publish_versions(self, request, queryset):
+        from django.utils import timezone
+
+        for version in queryset:
+            try:
+                version.publish(at=timezone.now())
+            except EvaluationError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
+                continue
+            self._audit(request, version, "publish")
+            self.message_user(request, f"{version} published.")
+
+    @admin.action(description="Create a new draft from the selected versions")
+    def new_draft_versions(self, request, queryset):
+        for version in queryset:
+            draft = version.new_draft()
+            self._audit(request, draft, "new_draft", {"from_version": version.pk})
+            self.message_user(request, f"{draft} created from {version}.")
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "conversation", "form_version", "kind", "evaluator", "status", "score", "passed")
+    list_filter = ("kind", "status", "form_version__form")
+    search_fields = ("conversation__genesys_id",)
+    list_select_related = ("conversation", "form_version__form", "evaluator")
+
+
+# --- Work queues (issue 13 §3): sampling rules are defined here (audited like every admin change); assignments are
+# made by the rules and on "My queue" (reviews/views/work_queue.py), so the admin only lists them.
+
+
+@admin.register(SamplingRule)
+class SamplingRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "kind", "active", "calls_per_agent", "topic", "silence_seconds", "strategy", "due_days")
+    list_filter = ("kind", "active", "strategy")
+    search_fields = ("name", "topic")
+    filter_horizontal = ("queues", "divisions", "reviewers")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(ReviewAssignment)
+class ReviewAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("conversation", "assignee", "rule", "assigned_by", "created_at", "due_at", "status", "done_at")
+    list_filter = ("status", "rule")
+    search_fields = ("conversation__genesys_id", "assignee__username")
+    list_select_related = ("conversation", "assignee", "rule", "assigned_by")
+
+
+# --- end work queues ---

@@ -36,7 +36,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Floor, Least, TruncDate
 
+from reviews.access import Scope
 from reviews.models import Agent, OutboxMessage, Queue, Transcript
+from reviews.search import filters as call_filters
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95}
 BUCKET_WIDTH = 0.05
@@ -219,24 +221,24 @@ def _with_word_weighted_share(row: dict) -> dict:
 
 
 def _conversation_filter(prefix: str, conversations_qs, queue, agent, since, until) -> Q:
+    """conversations_qs (the caller's scope) and the queue/agent/period narrowing, by the search's own filters."""
     condition = Q()
     if conversations_qs is not None:
         condition &= Q(**{f"{prefix}in": conversations_qs})
-    if queue is not None:
-        condition &= _owner_filter(f"{prefix}queue", queue)
-    if agent is not None:
-        condition &= _owner_filter(f"{prefix}agent", agent)
-    if since is not None:
-        condition &= Q(**{f"{prefix}started_at__gte": since})
-    if until is not None:
-        condition &= Q(**{f"{prefix}started_at__lt": until})
+    narrowing = call_filters.SearchFilters(
+        queues=_genesys_ids(queue), agents=_genesys_ids(agent), date_from=since, date_to=until
+    )
+    if call_filters.is_narrowing(narrowing):
+        narrowed = call_filters.conversations(scope=Scope(everything=True), filters=narrowing)
+        condition &= Q(**{f"{prefix}in": narrowed})
     return condition
 
 
-def _owner_filter(field: str, owner) -> Q:
-    if isinstance(owner, str):
-        return Q(**{f"{field}__genesys_id": owner})
-    return Q(**{field: owner})
+def _genesys_ids(owner) -> tuple[str, ...]:
+    """A queue or agent given as an instance or a Genesys id, as the filters take it."""
+    if owner is None:
+        return ()
+    return (owner if isinstance(owner, str) else owner.genesys_id,)
 
 
 def _day(field: str) -> TruncDate:

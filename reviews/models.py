@@ -284,8 +284,24 @@ class RedactionFinding(models.Model):
         ordering = ["transcript_id", "start_ms"]
 
 
+class AudioRecordingQuerySet(models.QuerySet):
+    def playable(self, *, now):
+        """Rows the player may stream at `now`: kept audio, and cached copies that have not expired yet."""
+        return self.filter(models.Q(kept=True) | models.Q(cached_until__gt=now))
+
+    def expired(self, *, now):
+        """Cached copies past their cached_until: the audio cache sweep deletes them (reviews/pipeline/audio_cache.py)."""
+        return self.filter(kept=False, cached_until__lte=now)
+
+
 class AudioRecording(models.Model):
-    """Raw audio kept when a transcript is missing or unusable; streamed to supervisors."""
+    """A call recording in the vault, streamed to reviewers next to the transcript (reviews/views/audio.py).
+
+    Kept rows (`kept`) are the vault's record of the call: the audio of a call without a usable transcript (the
+    audio fallback), or every fetched recording with AUDIO_ARCHIVE=all. They are archived to the compliance sinks
+    and purged only by retention. Cached rows are playback copies of a transcribed call's recording, fetched from
+    Genesys when someone opens the call and deleted at `cached_until` (AUDIO_CACHE_HOURS later); never archived.
+    """
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="recordings")
     recording_id = models.CharField(max_length=64)
@@ -297,11 +313,42 @@ class AudioRecording(models.Model):
     media = models.CharField(max_length=16, default="audio")  # only call audio is kept
     duration_ms = models.BigIntegerField(null=True, blank=True)
     stored_at = models.DateTimeField(default=timezone.now)
+    kept = models.BooleanField(default=True)
+    cached_until = models.DateTimeField(null=True, blank=True, db_index=True)  # set exactly when not kept
+    # Where the recording starts in the call (its startTime - the conversation's start): the player maps audio
+    # time to transcript time with it. None when Genesys gave no startTime (taken as 0).
+    start_offset_ms = models.BigIntegerField(null=True, blank=True)
+
+    objects = AudioRecordingQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "recording_id"], name="recording_per_conversation")
+            models.UniqueConstraint(fields=["conversation", "recording_id"], name="recording_per_conversation"),
+            # A playback copy always expires; kept audio never does (retention alone purges it).
+            models.CheckConstraint(
+                condition=models.Q(kept=True, cached_until__isnull=True)
+                | models.Q(kept=False, cached_until__isnull=False),
+                name="cached_audio_expires",
+            ),
         ]
+
+    def is_playable(self, *, now) -> bool:
+        return self.kept or (self.cached_until is not None and self.cached_until > now)
+
+    def keep(self) -> bool:
+        """A cached copy becomes the vault's record (audio fallback, AUDIO_ARCHIVE=all); False if it was not
+        cached (already kept, or deleted by the sweep meanwhile: a conditional update, so the two never cross)."""
+        changed = AudioRecording.objects.filter(pk=self.pk, kept=False).update(kept=True, cached_until=None)
+        if changed:
+            self.kept, self.cached_until = True, None
+        return bool(changed)
+
+    def cache_until(self, until) -> bool:
+        """Cached copy: play it until `until` instead of fetching it again; False if kept or swept meanwhile."""
+        changed = AudioRecording.objects.filter(pk=self.pk, kept=False).update(cached_until=until)
+        if changed:
+            self.cached_until = until
+        return bool(changed)
 
     @property
     def version_key(self) -> str:
@@ -418,6 +465,7 @@ class AuditEvent(models.Model):
         LEGAL_HOLD = "legal_hold", "Placed legal hold"
         LEGAL_HOLD_RELEASE = "legal_hold_release", "Released legal hold"
         ESCALATION = "escalation", "Escalation step"
+        SUBJECT_REQUEST = "subject_request", "Data-subject request step"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -622,6 +670,9 @@ class RetentionRule(models.Model):
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     transcript_days = models.PositiveIntegerField(null=True, blank=True)
     audio_days = models.PositiveIntegerField(null=True, blank=True)
+    # What the law makes the firm keep (e.g. MiFID II call records: 5 years). An erasure request keeps what is
+    # younger than this and says until when (reviews/subject_requests.py); empty: RETENTION_MINIMUM_DAYS.
+    minimum_days = models.PositiveIntegerField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -867,3 +918,519 @@ class EscalationEvent(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+
+
+# --- Data-subject requests (issue 12 §4) ------------------------------------------------------------------------
+
+
+class IdentifierMention(models.Model):
+    """A phone number or e-mail address the leak detector found in a transcript, kept only as a keyed digest
+    (reviews/identifiers.py): lets a data-subject request find the calls that mention someone, never the value."""
+
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="identifier_mentions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="identifier_mentions")
+    utterance = models.ForeignKey(Utterance, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16)  # phone, email
+    digest = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["transcript_id", "utterance_id"]
+
+
+class SubjectRequest(models.Model):
+    """One data-subject request (GDPR Art. 15 access, Art. 17 erasure, CCPA): who it is about, by digest and hint
+    only; who handled it; the export and the erasure it led to, with what was erased and why anything was kept.
+    The steps are reviews/subject_requests.py; each is audited (AuditEvent.Action.SUBJECT_REQUEST)."""
+
+    class IdentifierKind(models.TextChoices):
+        PHONE = "phone", "Phone number"
+        EMAIL = "email", "E-mail address"
+
+    identifier_kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
+    identifier_digest = models.CharField(max_length=64, db_index=True)
+    identifier_hint = models.CharField(max_length=80)  # "…0150", "j…@example.com"
+    reference = models.CharField(max_length=200)  # the case or ticket, as the officer wrote it (masked)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    export_sha256 = models.CharField(max_length=64, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # {"erased": [...], "kept": [...], "notes": [...]} of the erasure, as shown on the page and printed by the command.
+    erasure = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"subject request {self.pk} ({self.get_identifier_kind_display()} {self.identifier_hint})"
+
+
+# --- Evaluations / scorecards (issue 13 §2) ---------------------------------------------------------------------
+
+
+class EvaluationError(ValueError):
+    """A step the evaluation workflow refuses (published form changed, submitted evaluation edited...): nothing saved."""
+
+
+class EvaluationForm(models.Model):
+    """A scorecard, defined in the admin. What is scored lives in its versions: a published version never changes
+    (an edit is a new draft version), so an old evaluation keeps the questions it was scored with."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    # Inactive forms are no longer scored automatically; their evaluations stay.
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def current_version(self) -> EvaluationFormVersion | None:
+        """The latest published version: what new evaluations are scored with."""
+        return self.versions.filter(published_at__isnull=False).order_by("-number").first()
+
+
+class EvaluationFormVersion(models.Model):
+    form = models.ForeignKey(EvaluationForm, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(default=1)
+    # Score (0-100) at or above which an evaluation passes, unless a critical question failed.
+    pass_score = models.FloatField(default=80.0)
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["form__name", "-number"]
+        constraints = [models.UniqueConstraint(fields=["form", "number"], name="evaluation_form_version_once")]
+
+    def __str__(self) -> str:
+        state = "" if self.is_published else " (draft)"
+        return f"{self.form} v{self.number}{state}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def save(self, *args, **kwargs):
+        if self.pk and EvaluationFormVersion.objects.filter(pk=self.pk, published_at__isnull=False).exists():
+            raise EvaluationError(f"{self} is published and cannot change; create a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_published:
+            raise EvaluationError(f"{self} is published and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    def publish(self, *, at) -> None:
+        """Draft -> published, once; it needs at least one question. Conditional, so two publishes cannot cross."""
+        if self.is_published:
+            raise EvaluationError(f"{self} is already published.")
+        if not self.questions.exists():
+            raise EvaluationError(f"{self} has no questions to publish.")
+        if not EvaluationFormVersion.objects.filter(pk=self.pk, published_at__isnull=True).update(published_at=at):
+            raise EvaluationError(f"{self} was published meanwhile.")
+        self.published_at = at
+
+    def new_draft(self) -> EvaluationFormVersion:
+        """A draft copy of this version (sections and questions), numbered after the form's latest version."""
+        from django.db import transaction
+
+        with transaction.atomic():
+            latest = self.form.versions.aggregate(latest=models.Max("number"))["latest"] or 0
+            draft = EvaluationFormVersion.objects.create(form=self.form, number=latest + 1, pass_score=self.pass_score)
+            sections = {}
+            for section in self.sections.all():
+                sections[section.pk] = EvaluationSection.objects.create(
+                    version=draft, title=section.title, position=section.position
+                )
+            for question in self.questions.all():
+                question.pk = None
+                question.version = draft
+                question.section = sections[question.section_id]
+                question.save()
+        return draft
+
+
+class _PartOfVersion(models.Model):
+    """A section or question: it changes only while its version is a draft."""
+
+    class Meta:
+        abstract = True
+
+    def _refuse_if_published(self) -> None:
+        version_ids = {self.version_id}
+        if self.pk:
+            version_ids |= set(type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True))
+        published = EvaluationFormVersion.objects.filter(pk__in=version_ids, published_at__isnull=False).first()
+        if published is not None:
+            raise EvaluationError(f"{published} is published and cannot change; create a new version instead.")
+
+    def save(self, *args, **kwargs):
+        self._refuse_if_published()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_published()
+        return super().delete(*args, **kwargs)
+
+
+class EvaluationSection(_PartOfVersion):
+    version = models.ForeignKey(EvaluationFormVersion, on_delete=models.CASCADE, related_name="sections")
+    title = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class EvaluationQuestion(_PartOfVersion):
+    class Kind(models.TextChoices):
+        YES_NO = "yes_no", "Yes / no"
+        SCALE = "scale", "Scale (0 to maximum)"
+
+    class AutoRule(models.TextChoices):
+        NONE = "", "None (a person answers)"
+        PHRASE_SAID = "phrase_said", "A phrase is said (yes when found)"
+        PHRASE_NOT_SAID = "phrase_not_said", "A phrase is not said (no when found: prohibited wording)"
+        SILENCE_SHARE = "silence_share", "Silence share at most the threshold"
+        TOPIC_PRESENT = "topic_present", "A Genesys topic is present"
+
+    class Speaker(models.TextChoices):
+        ANY = "", "Anyone"
+        INTERNAL = "internal", "Internal (agent / IVR)"
+        EXTERNAL = "external", "External (customer)"
+
+    version = models.ForeignKey(EvaluationFormVersion, on_delete=models.CASCADE, related_name="questions")
+    section = models.ForeignKey(EvaluationSection, on_delete=models.CASCADE, related_name="questions")
+    text = models.CharField(max_length=500)
+    help_text = models.CharField(max_length=500, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.YES_NO)
+    scale_max = models.PositiveSmallIntegerField(default=5)
+    allow_na = models.BooleanField(default=False)
+    weight = models.PositiveIntegerField(default=1)
+    # A critical question answered "no" (or 0 on a scale) fails the whole evaluation: score 0.
+    critical = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+    # The automatic rule (reviews/evaluations/auto.py); only yes/no questions carry one.
+    auto_rule = models.CharField(max_length=32, choices=AutoRule.choices, default=AutoRule.NONE, blank=True)
+    # Phrase variants, one per line; or topic names, one per line.
+    auto_terms = models.TextField(blank=True)
+    auto_speaker = models.CharField(max_length=16, choices=Speaker.choices, default=Speaker.ANY, blank=True)
+    auto_within_seconds = models.PositiveIntegerField(null=True, blank=True)  # phrase rules: only this early
+    auto_threshold = models.FloatField(null=True, blank=True)  # silence share: largest share (0-1) that passes
+
+    class Meta:
+        ordering = ["section__position", "section_id", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def terms(self) -> list[str]:
+        return [line.strip() for line in self.auto_terms.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.section_id and self.version_id and self.section.version_id != self.version_id:
+            raise ValidationError({"section": "Choose a section of this form version."})
+        if self.kind == self.Kind.SCALE and self.scale_max < 1:
+            raise ValidationError({"scale_max": "A scale needs a maximum of at least 1."})
+        if self.auto_rule and self.kind != self.Kind.YES_NO:
+            raise ValidationError({"auto_rule": "Only yes/no questions can be answered automatically."})
+        wants_terms = (self.AutoRule.PHRASE_SAID, self.AutoRule.PHRASE_NOT_SAID, self.AutoRule.TOPIC_PRESENT)
+        if self.auto_rule in wants_terms and not self.terms:
+            raise ValidationError({"auto_terms": "List the phrases (or topics) the rule looks for, one per line."})
+        if self.auto_rule == self.AutoRule.SILENCE_SHARE and not (0 <= (self.auto_threshold or -1) <= 1):
+            raise ValidationError({"auto_threshold": "Give the largest silence share that passes, from 0 to 1."})
+
+    def values(self) -> list[str]:
+        """The answers this question accepts, as stored in EvaluationAnswer.value."""
+        if self.kind == self.Kind.SCALE:
+            choices = [str(point) for point in range(self.scale_max + 1)]
+        else:
+            choices = [EvaluationAnswer.YES, EvaluationAnswer.NO]
+        return choices + ([EvaluationAnswer.NA] if self.allow_na else [])
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(value, label) of each accepted answer, for the evaluation form."""
+        labels = {EvaluationAnswer.YES: "Yes", EvaluationAnswer.NO: "No", EvaluationAnswer.NA: "N/A"}
+        return [(value, labels.get(value, value)) for value in self.values()]
+
+    def fraction(self, value: str) -> float | None:
+        """How much of the question's weight `value` earns (0-1); None for N/A or no answer (left out)."""
+        if value in ("", EvaluationAnswer.NA):
+            return None
+        if self.kind == self.Kind.SCALE:
+            return int(value) / self.scale_max
+        return 1.0 if value == EvaluationAnswer.YES else 0.0
+
+
+class Evaluation(models.Model):
+    """One scoring of one conversation with one form version: automatic (the rules, for every call) or by a person.
+
+    Human: draft -> submitted -> disputed -> submitted (re-scored) ...; the steps are reviews/evaluations/workflow.py,
+    each audited. Several people may score the same call with the same version (calibration).
+    """
+
+    class Kind(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic"
+        HUMAN = "human", "Human"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        DISPUTED = "disputed", "Disputed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="evaluations")
+    form_version = models.ForeignKey(EvaluationFormVersion, on_delete=models.PROTECT, related_name="evaluations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    score = models.FloatField(null=True, blank=True)  # 0-100; None when nothing scoreable was answered
+    critical_failed = models.BooleanField(default=False)
+    passed = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "form_version"],
+                condition=models.Q(kind="automatic"),
+                name="one_automatic_evaluation_per_version",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "form_version", "evaluator"],
+                condition=models.Q(kind="human"),
+                name="one_human_evaluation_per_evaluator",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "status"], name="evaluation_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of {self.conversation_id} ({self.kind})"
+
+    @property
+    def is_editable(self) -> bool:
+        """A draft, or a disputed evaluation being re-scored; a submitted one changes only through a dispute."""
+        return self.kind == self.Kind.HUMAN and self.status in (self.Status.DRAFT, self.Status.DISPUTED)
+
+    def recompute(self) -> None:
+        """Score, critical failure and pass from the answers (reviews/evaluations/scoring.py); saved."""
+        from reviews.evaluations.scoring import score_answers
+
+        result = score_answers(self.answers.select_related("question"))
+        self.score, self.critical_failed = result.score, result.critical_failed
+        if result.score is None:
+            self.passed = None
+        else:
+            self.passed = not result.critical_failed and result.score >= self.form_version.pass_score
+        self.updated_at = timezone.now()
+        self.save(update_fields=["score", "critical_failed", "passed", "updated_at"])
+
+
+class EvaluationAnswer(models.Model):
+    YES, NO, NA = "yes", "no", "na"
+
+    class Source(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic"
+        HUMAN = "human", "Human"
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(EvaluationQuestion, on_delete=models.PROTECT, related_name="answers")
+    value = models.CharField(max_length=8, blank=True)  # yes / no / na / 0..scale_max; "" = not answered yet
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # What the automatic rule answered (kept on a human evaluation that started from it): an override differs.
+    auto_value = models.CharField(max_length=8, blank=True)
+    # The moment that decided an automatic answer: the utterance and its start (ms from the call's start).
+    utterance = models.ForeignKey(Utterance, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    moment_ms = models.BigIntegerField(null=True, blank=True)
+    # Why the rule answered as it did, from the form's own words (never transcript text): "said at 0:04 (internal)".
+    evidence = models.CharField(max_length=300, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["question__section__position", "question__position", "question_id"]
+        constraints = [models.UniqueConstraint(fields=["evaluation", "question"], name="one_answer_per_question")]
+
+    @property
+    def is_override(self) -> bool:
+        return bool(self.auto_value) and self.source == self.Source.HUMAN and self.value != self.auto_value
+
+
+class EvaluationDispute(models.Model):
+    """A challenge of a submitted evaluation, open until it is re-scored (the score before and after are kept)."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="disputes")
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    score_before = models.FloatField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+    score_after = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation"], condition=models.Q(resolved_at__isnull=True), name="one_open_dispute"
+            )
+        ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+# --- Work queues: sampling rules and review assignments (issue 13 §3) -------------------------------------------
+
+
+class SamplingRule(models.Model):
+    """A rule that picks calls for review and assigns them to reviewers (reviews/sampling.py runs the rules).
+
+    Kinds: N random calls per agent per week, or every call with a leak finding, negative sentiment, low
+    confidence, a long silence or a chosen topic. Scope (queues, divisions) narrows the calls; none means all.
+    Each call goes only to a reviewer who may see it (reviews/access.py), round robin or least loaded.
+    """
+
+    class Kind(models.TextChoices):
+        RANDOM_PER_AGENT = "random_per_agent", "N random calls per agent per week"
+        LEAK = "leak", "Every call with a leak finding"
+        NEGATIVE_SENTIMENT = "negative_sentiment", "Every call with negative sentiment"
+        LOW_CONFIDENCE = "low_confidence", "Every call with low transcript confidence"
+        LONG_SILENCE = "long_silence", "Every call with a long silence"
+        TOPIC = "topic", "Every call with a chosen topic"
+
+    class Strategy(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin"
+        LEAST_LOADED = "least_loaded", "Least loaded (fewest open assignments)"
+
+    name = models.CharField(max_length=200, unique=True)
+    active = models.BooleanField(default=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    calls_per_agent = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Random calls per agent per week (random rule only)."
+    )
+    topic = models.CharField(max_length=200, blank=True, help_text="Genesys topic name (topic rule only).")
+    silence_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Shortest gap between turns that counts as a long silence (silence rule only)."
+    )
+    queues = models.ManyToManyField(Queue, blank=True, related_name="+")
+    divisions = models.ManyToManyField(Division, blank=True, related_name="+")
+    reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="sampling_rules")
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
+    due_days = models.PositiveSmallIntegerField(default=7)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                # A NULL count would pass a plain ">= 1" check (NULL is not false), hence isnull=False.
+                condition=~models.Q(kind="random_per_agent")
+                | models.Q(calls_per_agent__isnull=False, calls_per_agent__gte=1),
+                name="sampling_random_needs_count",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="topic") | ~models.Q(topic=""), name="sampling_topic_needs_name"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="long_silence")
+                | models.Q(silence_seconds__isnull=False, silence_seconds__gte=1),
+                name="sampling_silence_needs_seconds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.kind == self.Kind.RANDOM_PER_AGENT and not self.calls_per_agent:
+            raise ValidationError({"calls_per_agent": "Say how many calls per agent per week."})
+        if self.kind == self.Kind.TOPIC and not self.topic.strip():
+            raise ValidationError({"topic": "Name the topic."})
+        if self.kind == self.Kind.LONG_SILENCE and not self.silence_seconds:
+            raise ValidationError({"silence_seconds": "Say how many seconds of silence count as long."})
+
+
+class ReviewAssignmentQuerySet(models.QuerySet):
+    def overtaken_by_review(self):
+        """Open assignments whose call was reviewed or escalated (on the review page) after they were made."""
+        return self.filter(
+            status="open",
+            conversation__review_status__in=(Conversation.ReviewStatus.REVIEWED, Conversation.ReviewStatus.ESCALATED),
+            conversation__reviewed_at__gte=models.F("created_at"),
+        )
+
+    def still_to_do(self):
+        """Open assignments whose call still waits for its review."""
+        return self.filter(status="open").exclude(pk__in=self.overtaken_by_review().values("pk"))
+
+
+class ReviewAssignment(models.Model):
+    """One call to review, for one reviewer, by a due date: chosen by a sampling rule or by a supervisor.
+
+    open -> done (the call was marked reviewed) or cancelled. A reviewer has at most one open assignment per call.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assignments")
+    rule = models.ForeignKey(
+        SamplingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments"
+    )  # None: assigned by hand (assigned_by)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_assignments")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )  # None: a sampling rule
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReviewAssignmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [models.Index(fields=["assignee", "status", "due_at"], name="assignment_queue_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "assignee"],
+                condition=models.Q(status="open"),
+                name="one_open_assignment_per_reviewer",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="open", done_at__isnull=True) | ~models.Q(status="open"),
+                name="open_assignment_not_done",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation} for {self.assignee} ({self.status})"
+
+    def is_overdue(self, *, now) -> bool:
+        return self.status == self.Status.OPEN and self.due_at < now

@@ -1,10 +1,16 @@
 """Prometheus metrics: Genesys client traffic, pipeline latencies, compliance deliveries, backlogs.
 
 Counters and histograms live in prometheus_client's default registry. With PROMETHEUS_MULTIPROC_DIR
-set (gunicorn workers plus the django-q cluster), every process writes them to files in that
-directory and the /metrics view merges them with MultiProcessCollector; the directory must be
-emptied before the processes start. Backlog gauges are not process state at all: BacklogCollector
-reads them from the database at scrape time, so they are correct however many processes run.
+set (gunicorn workers plus the django-q cluster and its forked workers, and `make demo`'s foreground
+ingest), every process writes them to files in that directory and the /metrics view adds them up with
+MultiProcessCollector, a process that exited included (its counts happened). The directory must be
+emptied only while none of them runs (docs/deploy.md, Metrics; bin/demo.py does it at each start;
+gunicorn.conf.py gives its workers a private one when the variable is not set).
+
+Backlog gauges are not process state at all: BacklogCollector reads them from the database at scrape
+time, so they are correct however many processes run. A process-state Gauge added here must say how
+processes combine (Gauge(..., multiprocess_mode="livesum" or "max", ...)): the default, "all", exports
+one series per pid, dead ones included.
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ holds only add an S3 legal hold on archived objects (reviews/compliance/sinks/s3
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from hashlib import sha256
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +25,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from reviews import blobs
 from reviews.audit import record_event
+from reviews.identifiers import IdentifierError, normalise_phone, phone_digest
 from reviews.models import (
     Agent,
     AudioRecording,
@@ -42,8 +41,6 @@ from reviews.models import (
 logger = logging.getLogger(__name__)
 
 MIN_REASON_CHARS = 10
-_PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
-_PHONE_DIGITS = re.compile(r"\+?[0-9]{6,15}")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -52,24 +49,6 @@ class HoldError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- phone numbers
-def normalise_phone(number: str) -> str:
-    """The digits of a caller's number ("tel:+1 (317) 555-0100" -> "13175550100"); HoldError if it is none."""
-    text = _PHONE_SEPARATORS.sub("", (number or "").strip().removeprefix("tel:"))
-    if not _PHONE_DIGITS.fullmatch(text):
-        raise HoldError("a phone number needs 6 to 15 digits, optionally with a leading + (e.g. +13175550100)")
-    return text.lstrip("+")
-
-
-def phone_digest(number: str) -> str:
-    """Keyed digest of a phone number: lets a hold (and discovery) match a caller without storing the number.
-
-    Keyed with SECRET_KEY so the digests cannot be reversed by hashing every possible number; a SECRET_KEY change
-    means phone holds must be placed again and conversations rediscovered (docs/compliance.md).
-    """
-    key = sha256(f"transcript-vault.phone-digest|{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(key, normalise_phone(number).encode(), sha256).hexdigest()
-
-
 def conversation_phone_digests(conversation: Conversation) -> set[str]:
     """The callers' number digests that discovery noted in the participant summary (`aniDigest`)."""
     return {p["aniDigest"] for p in conversation.participants or [] if isinstance(p, dict) and p.get("aniDigest")}
@@ -81,6 +60,11 @@ class Retention:
     transcript_days: int | None  # None: keep forever
     audio_days: int | None
     label: str  # stored in the tombstone: which rule decided
+    minimum_days: int | None = None  # kept at least this long by law, whatever an erasure request asks
+
+    def kept_by_law_until(self, conversation: Conversation) -> datetime | None:
+        """Until when the law makes the vault keep this call (None: no minimum)."""
+        return conversation.started_at + timedelta(days=self.minimum_days) if self.minimum_days else None
 
 
 def default_retention() -> Retention:
@@ -90,6 +74,7 @@ def default_retention() -> Retention:
         audio,
         f"default (RETENTION_TRANSCRIPT_DAYS={settings.RETENTION_TRANSCRIPT_DAYS}, "
         f"RETENTION_AUDIO_DAYS={settings.RETENTION_AUDIO_DAYS})",
+        settings.RETENTION_MINIMUM_DAYS or None,
     )
 
 
@@ -108,7 +93,8 @@ def retention_for(conversation: Conversation, rules: dict | None = None) -> Rete
     for key in ((division, queue), (None, queue), (division, None)):
         rule = rules.get(key) if key != (None, None) else None
         if rule is not None:
-            return Retention(rule.transcript_days or None, rule.audio_days or None, rule.label)
+            minimum = rule.minimum_days if rule.minimum_days is not None else settings.RETENTION_MINIMUM_DAYS
+            return Retention(rule.transcript_days or None, rule.audio_days or None, rule.label, minimum or None)
     return default_retention()
 
 
@@ -205,7 +191,10 @@ def place_hold(
             raise HoldError("no such agent: give the Genesys user id of an agent the vault knows")
         hold.agent = agent
     elif kind == LegalHold.Kind.PHONE:
-        digits = normalise_phone(phone)
+        try:
+            digits = normalise_phone(phone)
+        except IdentifierError as exc:
+            raise HoldError(str(exc)) from None
         hold.phone_digest, hold.phone_hint = phone_digest(digits), f"…{digits[-4:]}"
     elif kind == LegalHold.Kind.DATE_RANGE:
         if starts_at is None or ends_at is None:
@@ -337,7 +326,7 @@ class PurgePlan:
     awaiting_archive: list[str] = field(default_factory=list)  # item ids not yet delivered to every sink
 
 
-def _undelivered(row) -> bool:
+def undelivered(row) -> bool:
     """An item whose compliance delivery is still pending or dead: purging it would lose it from the archive too."""
     kwargs = {"transcript": row} if isinstance(row, Transcript) else {"recording": row}
     return OutboxMessage.objects.filter(**kwargs).exclude(state=OutboxMessage.State.DELIVERED).exists()
@@ -359,7 +348,7 @@ def plan_purge(*, now: datetime, limit: int | None = None) -> PurgePlan:
         Conversation.objects.filter(started_at__lte=oldest_due_start)
         .filter(
             Exists(Transcript.objects.filter(conversation=OuterRef("pk")))
-            | Exists(AudioRecording.objects.filter(conversation=OuterRef("pk")))
+            | Exists(AudioRecording.objects.filter(conversation=OuterRef("pk"), kept=True))
         )
         .order_by("started_at", "pk")
     )
@@ -368,7 +357,8 @@ def plan_purge(*, now: datetime, limit: int | None = None) -> PurgePlan:
         items = []
         for days, kind, rows in (
             (retention.transcript_days, PurgeTombstone.Item.TRANSCRIPT, conversation.transcripts.all),
-            (retention.audio_days, PurgeTombstone.Item.AUDIO, conversation.recordings.all),
+            # Only kept audio is the vault's record; a cached copy expires on its own (reviews/pipeline/audio_cache.py).
+            (retention.audio_days, PurgeTombstone.Item.AUDIO, conversation.recordings.filter(kept=True).all),
         ):
             if days and conversation.started_at + timedelta(days=days) <= now:
                 items += [(kind, row, conversation.started_at + timedelta(days=days)) for row in rows()]
@@ -379,7 +369,7 @@ def plan_purge(*, now: datetime, limit: int | None = None) -> PurgePlan:
             plan.held[conversation.genesys_id] = held_by
             continue
         for kind, row, due_at in items:
-            if _undelivered(row):
+            if undelivered(row):
                 plan.awaiting_archive.append(item_id_of(row))
                 continue
             plan.due.append(DueItem(conversation, kind, row, due_at, retention.label))
@@ -448,14 +438,41 @@ def run_purge(*, now: datetime, dry_run: bool = False, limit: int | None = None,
 
 
 def _purge_conversation(items: list[DueItem], *, report: PurgeReport) -> list[DueItem]:
+    deletion = delete_items(
+        items,
+        run_id=report.run_id,
+        now=report.now,
+        action=AuditEvent.Action.RETENTION_PURGE,
+        detail={"run_id": report.run_id, "rule": items[0].rule},
+    )
+    if deletion.held:
+        report.plan.held.setdefault(items[0].conversation.genesys_id, [])
+        return []
+    report.blobs_deleted += deletion.blobs_deleted
+    report.utterances_deleted += deletion.utterances_deleted
+    return items
+
+
+@dataclass
+class Deletion:
+    held: bool = False  # a hold placed meanwhile stopped it: nothing was deleted
+    blobs_deleted: int = 0
+    utterances_deleted: int = 0
+
+
+def delete_items(items: list[DueItem], *, run_id: str, now: datetime, action: str, detail: dict) -> Deletion:
+    """Delete one conversation's items from the vault (rows, search index, blobs), each with its tombstone, in one
+    transaction, audited as `action`; re-checks the holds inside it. Retention purges and erasures both end here.
+    """
     conversation = items[0].conversation
+    deletion = Deletion()
     paths = []
     with transaction.atomic():
         # A hold placed since the plan was made still wins: re-read the holds inside the transaction.
         Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         if HoldSet.active().covers(conversation):
-            report.plan.held.setdefault(conversation.genesys_id, [])
-            return []
+            deletion.held = True
+            return deletion
         for item in items:
             row = item.row
             utterances = row.utterance_count if isinstance(row, Transcript) else 0
@@ -471,26 +488,22 @@ def _purge_conversation(items: list[DueItem], *, report: PurgeReport) -> list[Du
                 stored_at=row.stored_at,
                 due_at=item.due_at,
                 rule=item.rule[:200],
-                purged_at=report.now,
-                run_id=report.run_id,
+                purged_at=now,
+                run_id=run_id[:32],
             )
             if isinstance(row, Transcript):
                 # Explicit, so the count is real; the FTS5 triggers / generated tsvector drop the index entries.
-                report.utterances_deleted += row.utterances.all().delete()[1].get("reviews.Utterance", 0)
+                deletion.utterances_deleted += row.utterances.all().delete()[1].get("reviews.Utterance", 0)
             paths.append(row.raw_path)
-            row.delete()  # cascades: findings, outbox rows (the archive itself keeps its copy)
+            row.delete()  # cascades: findings, mentions, outbox rows (the archive itself keeps its copy)
         record_event(
             request=None,
-            action=AuditEvent.Action.RETENTION_PURGE,
+            action=action,
             object_type="conversation",
             object_id=conversation.genesys_id,
-            detail={
-                "run_id": report.run_id,
-                "rule": items[0].rule,
-                "items": [{"item": i.item, "item_id": i.item_id, "sha256": i.row.sha256} for i in items],
-            },
+            detail=detail | {"items": [{"item": i.item, "item_id": i.item_id, "sha256": i.row.sha256} for i in items]},
         )
-    # After the commit: a rolled-back purge must never have lost its files. Content-addressed blobs may be shared.
+    # After the commit: a rolled-back deletion must never have lost its files. Content-addressed blobs may be shared.
     for raw_path in paths:
         if Transcript.objects.filter(raw_path=raw_path).exists():
             continue
@@ -499,5 +512,5 @@ def _purge_conversation(items: list[DueItem], *, report: PurgeReport) -> list[Du
         path = blobs.absolute_path(raw_path)
         if path.is_file():
             path.unlink()
-            report.blobs_deleted += 1
-    return items
+            deletion.blobs_deleted += 1
+    return deletion

@@ -21,6 +21,8 @@ class ScheduleSpec:
 
 
 def schedule_specs() -> list[ScheduleSpec]:
+    from reviews.pipeline.audio_cache import SWEEP_INTERVAL_MINUTES
+
     return [
         ScheduleSpec("transcript-vault: discover", "reviews.tasks.discover_task", settings.DISCOVERY_INTERVAL_MINUTES),
         ScheduleSpec("transcript-vault: advance", "reviews.tasks.advance_task", 1),
@@ -36,6 +38,14 @@ def schedule_specs() -> list[ScheduleSpec]:
             "reviews.tasks.retention_purge_task",
             settings.RETENTION_PURGE_INTERVAL_MINUTES,
         ),
+        ScheduleSpec(
+            "transcript-vault: audio cache sweep", "reviews.tasks.audio_cache_sweep_task", SWEEP_INTERVAL_MINUTES
+        ),
+        # Work queues (issue 13 §3): sampling is idempotent per rule and week, so a daily run only tops queues up.
+        ScheduleSpec("transcript-vault: sample reviews", "reviews.sampling.sample_reviews_task", 24 * 60),
+        # Evaluations (issue 13 §2): automatic answers for calls stored without them yet (the ingest path scores
+        # each call as it is stored; this catches up the rest, e.g. after a new form version is published).
+        ScheduleSpec("transcript-vault: auto evaluate", "reviews.evaluations.auto.auto_evaluate_task", 5),
     ]
 
 

@@ -16,7 +16,15 @@ from reviews.compliance.relay import relay_outbox_task  # re-exported so every s
 TASK_BUDGET_SHARE = 0.5
 MAX_ROUNDS = 1000
 
-__all__ = ["advance_conversation_task", "advance_task", "discover_task", "reconcile_task", "relay_outbox_task"]
+__all__ = [
+    "advance_conversation_task",
+    "advance_task",
+    "audio_cache_sweep_task",
+    "discover_task",
+    "fetch_audio_task",
+    "reconcile_task",
+    "relay_outbox_task",
+]
 
 
 def _client():
@@ -87,3 +95,18 @@ def retention_purge_task() -> str:
     report = run_purge(now=now)
     holds = sync_archive_legal_holds(conversations_to_resync(now=now))
     return f"{report.summary()}; s3 legal holds: {holds}"
+
+
+def fetch_audio_task(genesys_id: str) -> str:
+    """On demand, from the review page: fetch a transcribed call's recording for the player (one API call)."""
+    from reviews.pipeline.audio_cache import fetch_call_audio
+
+    return f"audio {genesys_id}: {fetch_call_audio(client=_client(), clock=SYSTEM_CLOCK, genesys_id=genesys_id)}"
+
+
+def audio_cache_sweep_task() -> str:
+    """Every SWEEP_INTERVAL_MINUTES: delete expired playback copies (AUDIO_ARCHIVE=all: keep and archive them)."""
+    from reviews.pipeline.audio_cache import sweep_audio_cache
+    from reviews.pipeline.schedule import now_of
+
+    return sweep_audio_cache(now=now_of(SYSTEM_CLOCK)).summary()

@@ -238,3 +238,30 @@ def test_it_summarises_a_queue_with_calls_and_parts_apart(segmented):
     assert (row["availability_p50_ms"], row["availability_p95_ms"]) == (10_005, 50_000)
     (day,) = aggregates.accuracy_by_day()
     assert (day["count"], day["conversations"]) == (6, 2)
+
+
+@pytest.mark.parametrize(
+    "narrowing",
+    [
+        {"queue": "q-sales"},
+        {"agent": "u-ada"},
+        {"since": DAY2},
+        {"until": DAY2},
+        {"queue": "q-support", "since": DAY1 + timedelta(minutes=3)},
+    ],
+)
+def test_it_narrows_exactly_as_the_search_filters_do(calls, narrowing):
+    """Aggregates and the search page share one filter implementation (reviews/search/filters.py)."""
+    from reviews.access import Scope
+    from reviews.search import filters as call_filters
+
+    counted = set(aggregates.transcripts(**narrowing).values_list("conversation__genesys_id", flat=True))
+    filters = call_filters.SearchFilters(
+        queues=[narrowing["queue"]] if "queue" in narrowing else (),
+        agents=[narrowing["agent"]] if "agent" in narrowing else (),
+        date_from=narrowing.get("since"),
+        date_to=narrowing.get("until"),
+    )
+    listed = call_filters.conversations(scope=Scope(everything=True), filters=filters)
+    assert counted == set(listed.filter(transcripts__isnull=False).values_list("genesys_id", flat=True))
+    assert counted  # every case keeps something

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group, User
 
-from reviews import blobs, retention
+from reviews import blobs, identifiers, retention
 from reviews.compliance import record_transcript_version, relay_due
 from reviews.compliance.sinks import s3
 from reviews.models import (
@@ -97,7 +97,7 @@ def test_it_keeps_everything_with_the_default_settings(settings):
 @pytest.mark.parametrize("kind", ["conversation", "agent", "phone", "date_range"])
 def test_it_never_purges_a_held_conversation(officer, kind):
     agent = Agent.objects.create(genesys_id="agent-7", name="Sam")
-    digest = retention.phone_digest("+1 317 555 0100")
+    digest = identifiers.phone_digest("+1 317 555 0100")
     call = make_call(1, age_days=400, agent=agent, participants=[{"purpose": "customer", "aniDigest": digest}])
     other = make_call(2, age_days=400)
     targets = {
@@ -293,7 +293,7 @@ def test_it_notes_the_callers_number_only_as_a_digest_at_discovery():
 
     customer, agent = participants_summary(analytics)
 
-    assert customer["aniDigest"] == retention.phone_digest("+1 (317) 555-0100")
+    assert customer["aniDigest"] == identifiers.phone_digest("+1 (317) 555-0100")
     assert "aniDigest" not in agent
     assert "3175550100" not in str([customer, agent])
 

@@ -308,7 +308,7 @@ if REDIS_URL:
 # is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "search"
+LOGIN_REDIRECT_URL = "home"  # reviews/views/search.py home: "My queue" or search, by role
 LOGOUT_REDIRECT_URL = "login"
 # Lockout (django-axes) counts failed passwords and failed second-factor codes per username, from any address,
 # and per client address, for any username: the first bounds guessing one account however many addresses an
@@ -534,7 +534,7 @@ COMPLIANCE_SINKS = [
 
 # Metrics and logging
 METRICS_BEARER_TOKEN = envsecret("METRICS_BEARER_TOKEN")
-PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+PROMETHEUS_MULTIPROC_DIR = envstr("PROMETHEUS_MULTIPROC_DIR")
 if PROMETHEUS_MULTIPROC_DIR:
     try:
         Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
@@ -583,4 +583,20 @@ RETENTION_AUDIO_DAYS = envint("RETENTION_AUDIO_DAYS", 0, minimum=0)
 RETENTION_PURGE_INTERVAL_MINUTES = envint("RETENTION_PURGE_INTERVAL_MINUTES", 1440, minimum=1)
 RETENTION_PURGE_MAX_ITEMS = envint("RETENTION_PURGE_MAX_ITEMS", 5000, minimum=1)
 
+# Compliance workspace: data-subject requests (issue 12 §4)
+# What the law makes the firm keep whatever a data subject asks (GDPR Art. 17(3)(b): e.g. MiFID II keeps call
+# records 5 years, 1826 days): an erasure request keeps calls younger than this and says until when. 0: no minimum.
+# A RetentionRule's minimum_days overrides it for its division or queue.
+RETENTION_MINIMUM_DAYS = envint("RETENTION_MINIMUM_DAYS", 0, minimum=0)
+
 # Compliance workspace: escalations (issue 12 §2)
+
+# Audio with every call (issue 13 §1)
+# A transcribed call's recording is fetched from Genesys in the background when someone opens the call for review
+# (reviews/pipeline/audio_cache.py) and cached in the vault, encrypted, for this many hours after the fetch; the
+# audio cache sweep then deletes it (Genesys still holds the original, and the next review fetches it again).
+AUDIO_CACHE_HOURS = envint("AUDIO_CACHE_HOURS", 24, minimum=1)
+# fallback: the vault keeps audio for good only when it is the call's record (no usable transcript), as before.
+# all: every recording the vault fetches is kept for good and archived to the compliance sinks like fallback audio
+# (retention still applies to it).
+AUDIO_ARCHIVE = envchoice("AUDIO_ARCHIVE", "fallback", ("fallback", "all"))

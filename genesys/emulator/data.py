@@ -212,7 +212,6 @@ class SimConversation:
     customer_ani: str
     dnis: str
     seed: str
-    _wav_cache: bytes | None = field(default=None, repr=False, compare=False)
     # Set by a DatasetShape (shape.py); the defaults are the plain recorded voice call.
     consult: SimConsult | None = None
     callback_session_id: str | None = None  # the customer's callback session (mediaType "callback")
@@ -276,17 +275,15 @@ class SimConversation:
         return [(p.offset_ms, p.duration_ms, _speaker(p, self.agent_join_ms)) for p in self.transcript.phrases]
 
     def wav_bytes(self) -> bytes:
-        """A real PCM WAV of min(duration, 90 s); generated on first use and kept."""
-        if self._wav_cache is None:
-            from .audio import render_wav
+        """The call's recording: a real PCM WAV as long as the call (the server's BlobStore keeps what it served)."""
+        from .audio import render_wav
 
-            self._wav_cache = render_wav(min(self.duration_ms, 90_000), self.speech_turns())
-        return self._wav_cache
+        return render_wav(self.duration_ms, self.speech_turns())
 
     def wav_size(self) -> int:
         from .audio import wav_size
 
-        return wav_size(min(self.duration_ms, 90_000))
+        return wav_size(self.duration_ms)
 
 
 @dataclass
@@ -567,7 +564,7 @@ def _fallback_turns(conv: SimConversation) -> list[tuple[int, int, str]]:
     # Conversations without a transcript still have audio: alternate speakers every few seconds.
     rng = random.Random(conv.seed + ":turns")
     turns, t, speaker = [], conv.agent_join_ms, "agent"
-    while t < min(conv.duration_ms, 90_000):
+    while t < conv.duration_ms:
         length = rng.randint(1500, 5000)
         turns.append((t, length, speaker))
         t += length + rng.randint(300, 1200)

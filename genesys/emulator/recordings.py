@@ -5,6 +5,7 @@ the clock: UPLOADING turns AVAILABLE `DatasetShape.uploading_seconds` after the 
 becomes RESTORING after an accepted PUT and RESTORED `OrgBehaviour.restore_seconds` later. Only AVAILABLE and
 RESTORED recordings have media: the others answer 200 with their fileState and no mediaUris (never 202), and
 batch results for them carry an `errorMsg` and no resultUrl. Screen recordings (media "screen") are WebM.
+Every recorded call has its audio recording, a WAV as long as the call (audio.py): outputDurationMs says so.
 Conversations in denied divisions answer 403 on every recording endpoint; their batch items say "Access denied".
 """
 
@@ -123,7 +124,7 @@ class RecordingEndpoints:
         has_media = state in MEDIA_STATES and format_id is not None
         media_uri = self._media_uri(conv, recording.recording_id, format_id) if has_media else None
         size = len(screen_webm_bytes(recording.recording_id)) if recording.media == "screen" else None
-        return recording_json(
+        body = recording_json(
             self.dataset,
             conv,
             recording.recording_id,
@@ -133,6 +134,9 @@ class RecordingEndpoints:
             dates=self._state_dates(conv, recording, state),
             output_size=size,
         )
+        if recording.media == "audio":
+            body["outputDurationMs"] = conv.duration_ms  # the served WAV is as long as the call (audio.py)
+        return body
 
     # ------------------------------------------------------------------ endpoints
 

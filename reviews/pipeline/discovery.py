@@ -80,18 +80,18 @@ def participants_summary(conversation: dict) -> list[dict]:
             }
         )
         if purpose in EXTERNAL_PURPOSES and (digest := caller_digest(participant)):
-            summary[-1]["aniDigest"] = digest  # legal hold on a phone number (reviews/retention.py)
+            summary[-1]["aniDigest"] = digest  # legal holds and subject requests (reviews/identifiers.py)
     return summary
 
 
 def caller_digest(participant: dict) -> str:
     """Keyed digest of the caller's number (the session's ani); the number itself is PII and never kept."""
-    from reviews.retention import HoldError, phone_digest
+    from reviews.identifiers import IdentifierError, phone_digest
 
     for session in voice_sessions(participant):
         try:
             return phone_digest(session.get("ani") or "")
-        except HoldError:  # no ani, or not a phone number (a SIP address, "anonymous")
+        except IdentifierError:  # no ani, or not a phone number (a SIP address, "anonymous")
             continue
     return ""
 

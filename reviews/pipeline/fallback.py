@@ -7,6 +7,9 @@ ends somewhere (genesys-api.md §6, §12):
   once RESTORED; without the permission the conversation ends `archived`, naming it.
 - RESTORING, UPLOADING, or a 202 "transcoding": come back later, for at most AUDIO_WAIT_MAX_SECONDS.
 - DELETED, ERROR: `audio_unavailable` with the reason.
+Fallback audio is kept (AudioRecording.kept): it is the call's record. A playback copy the review page cached
+earlier (reviews/pipeline/audio_cache.py) is made kept rather than fetched again. store_audio is also how the
+on-demand audio cache stores its copies.
 
 Routes: when BATCH_MIN or more conversations are due in one round, one batch request covers up to 100 of
 them (a BatchJob row; any worker polls it). A job that 404s (expired, or lost) is resubmitted once; after
@@ -24,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Q
 
+from genesys.client import parse_time
 from genesys.clock import Clock
 from genesys.errors import AuthenticationError, GenesysError, NotFoundError, PermissionDeniedError, RateLimitedError
 from reviews import blobs
@@ -135,7 +139,7 @@ def fetch_recordings(*, client, clock: Clock, token: str, conversation: Conversa
 
 def handle_recording(*, client, conversation: Conversation, recording: dict, now: datetime, outcome: _Outcome) -> None:
     recording_id = recording["id"]
-    if AudioRecording.objects.filter(conversation=conversation, recording_id=recording_id).exists():
+    if already_kept(conversation, recording_id):
         return
     state = (recording.get("fileState") or "AVAILABLE").upper()
     uri = media_uri_of(recording)
@@ -147,6 +151,7 @@ def handle_recording(*, client, conversation: Conversation, recording: dict, now
             url=uri,
             source="recordings",
             duration_ms=recording.get("outputDurationMs"),
+            start_offset_ms=start_offset_ms(conversation, recording),
         )
     elif state in AVAILABLE_STATES or state in WAITING_STATES:
         outcome.pending.append(
@@ -195,6 +200,26 @@ def conclude(conversation: Conversation, *, token: str, now: datetime, outcome: 
         audio_unavailable(conversation, token=token, now=now, outcome=reason)
 
 
+def already_kept(conversation: Conversation, recording_id: str) -> bool:
+    """Whether the vault already keeps this recording. A playback copy cached for the review page
+    (reviews/pipeline/audio_cache.py) becomes the kept record instead of being fetched twice."""
+    row = AudioRecording.objects.filter(conversation=conversation, recording_id=recording_id).first()
+    if row is None:
+        return False
+    if not row.kept:
+        row.keep()
+    # The audio cache sweep may have deleted the copy first: then it is fetched again.
+    return AudioRecording.objects.filter(pk=row.pk, kept=True).exists()
+
+
+def start_offset_ms(conversation: Conversation, recording: dict) -> int | None:
+    """Where a recording starts in the call (its startTime - the conversation start), for the player's timeline."""
+    started = parse_time(recording.get("startTime"))
+    if started is None or conversation.started_at is None:
+        return None
+    return int((started - conversation.started_at).total_seconds() * 1000)
+
+
 def store_audio(
     *,
     client,
@@ -204,8 +229,12 @@ def store_audio(
     source: str,
     duration_ms=None,
     content_type: str | None = None,
+    cached_until: datetime | None = None,
+    start_offset_ms: int | None = None,
 ) -> bool:
-    """Stream one recording into the blob store and record it; False when it was already stored."""
+    """Stream one recording into the blob store and record it; False when it was already stored.
+
+    Kept (the vault's record) unless `cached_until` is given: then it is a playback copy until that moment."""
     if AudioRecording.objects.filter(conversation=conversation, recording_id=recording_id).exists():
         return False
     with blobs.staging_file("audio") as (stream, path):
@@ -223,6 +252,9 @@ def store_audio(
                 raw_path=raw_path,
                 source=source,
                 duration_ms=duration_ms if isinstance(duration_ms, int) else None,
+                kept=cached_until is None,
+                cached_until=cached_until,
+                start_offset_ms=start_offset_ms,
             )
     except IntegrityError:  # stored concurrently: the same immutable blob, nothing to do
         return False
@@ -371,10 +403,13 @@ def store_member_results(*, client, conversation: Conversation, results: list[di
             continue
         if content_type and not content_type.startswith("audio/"):
             continue  # screen recordings (video/webm) are not call audio
+        recording_id = result.get("recordingId") or conversation.genesys_id
+        if already_kept(conversation, recording_id):
+            continue
         store_audio(
             client=client,
             conversation=conversation,
-            recording_id=result.get("recordingId") or conversation.genesys_id,
+            recording_id=recording_id,
             url=result["resultUrl"],
             source="batch",
             content_type=result.get("contentType"),

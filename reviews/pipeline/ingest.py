@@ -32,7 +32,7 @@ from reviews import blobs
 from reviews.compliance.outbox import record_transcript_version
 from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
 from reviews.observability import observe_transcript_stored
-from reviews.pipeline.masking import PhraseMasker, associated_data_for
+from reviews.pipeline.masking import PhraseMasker, associated_data_for, write_identifier_mentions
 from reviews.pipeline.schedule import now_of
 from reviews.pipeline.transitions import start_download
 from reviews.redaction import RedactionScanner
@@ -518,6 +518,7 @@ def write_utterances(*, transcript: Transcript, document: TranscriptDocument) ->
     batch.extend(ready for ready, _ in rest)
     if batch:
         Utterance.objects.bulk_create(batch)
+    write_identifier_mentions(transcript=transcript, found=masker.identifiers)
     return _Written(utterances=count, metrics=metrics.result(), report=report, first_start_ms=first_start_ms)
 
 

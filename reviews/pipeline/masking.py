@@ -18,8 +18,8 @@ import json
 from collections import deque
 from collections.abc import Callable
 
-from reviews import encryption
-from reviews.models import Transcript, Utterance
+from reviews import encryption, identifiers
+from reviews.models import IdentifierMention, Transcript, Utterance
 from reviews.redaction import MaskSpan, RedactionReport, RedactionScanner, UtteranceText, mask_phrase
 
 # Phrases held back at most. A held phrase waits for an open number chain or a spoken address, which
@@ -65,6 +65,9 @@ class PhraseMasker:
         self._held: deque[Utterance] = deque()
         self._spans: list[MaskSpan] = []
         self._released_below = 0
+        # (utterance index, kind, keyed digest) of each phone number and address found: who a call mentions,
+        # for data-subject requests. The value itself never leaves the span.
+        self.identifiers: list[tuple[int, str, str]] = []
 
     def add(self, utterance: Utterance) -> list[tuple[Utterance, bool]]:
         self._scanner.feed(
@@ -92,6 +95,7 @@ class PhraseMasker:
                 # the database: the caller's transaction rolls back.
                 raise RuntimeError("a leak detection reached a phrase that was already released")
             self._spans.append(span)
+            self._note_identifier(span)
         released = []
         while self._held and (below is None or self._held[0].index < below):
             utterance = self._held.popleft()
@@ -100,6 +104,12 @@ class PhraseMasker:
         if released:
             self._spans = [span for span in self._spans if span.last[0] >= self._released_below]
         return released
+
+    def _note_identifier(self, span: MaskSpan) -> None:
+        if span.kind in identifiers.KINDS:
+            digest = identifiers.mention_digest(span.kind, "".join(chars for _, chars in span.value_parts))
+            if digest:
+                self.identifiers.append((span.first[0], span.kind, digest))
 
     def _mask(self, utterance: Utterance) -> bool:
         if not self._spans:
@@ -121,3 +131,41 @@ class PhraseMasker:
         utterance.text = masked.text
         utterance.words = masked.words
         return True
+
+
+def write_identifier_mentions(*, transcript: Transcript, found: list[tuple[int, str, str]]) -> int:
+    """The mentions PhraseMasker noted, as rows pointing at their utterances (once each per phrase)."""
+    if not found:
+        return 0
+    unique = sorted(set(found))
+    positions = {index for index, _, _ in unique}
+    utterance_ids = dict(transcript.utterances.filter(index__in=positions).values_list("index", "pk"))
+    IdentifierMention.objects.bulk_create(
+        IdentifierMention(
+            transcript=transcript,
+            conversation_id=transcript.conversation_id,
+            utterance_id=utterance_ids.get(index),
+            kind=kind,
+            digest=digest,
+        )
+        for index, kind, digest in unique
+    )
+    return len(unique)
+
+
+def identifiers_in_originals(transcript: Transcript) -> list[tuple[int, str, str]]:
+    """The mentions of a transcript stored before they were noted, found again by the same masker over the
+    original phrases (sealed ones opened; nothing is written). For `manage.py index_mentions`."""
+    from django.conf import settings
+
+    from reviews.redaction import RedactionScanner
+
+    masker = PhraseMasker(RedactionScanner(phone_regions=settings.PII_PHONE_REGIONS), associated_data=lambda _: b"")
+    utterances = transcript.utterances.select_related("conversation", "transcript").order_by("index")
+    for utterance in utterances.iterator(chunk_size=500):
+        if utterance.sealed_original:  # stays set, so the masker re-masks this copy without sealing anything
+            original = open_original(utterance)
+            utterance.text, utterance.words = original["text"], original["words"]
+        masker.add(utterance)
+    masker.finish()
+    return masker.identifiers

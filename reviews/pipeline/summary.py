@@ -134,7 +134,7 @@ def summarize(
         transcripts_stored=stored,
         transcripts_new=new,
         audio_fallbacks=states.get(Conversation.State.AUDIO_FALLBACK, 0),
-        audio_recordings=AudioRecording.objects.filter(conversation__in=conversations).count(),
+        audio_recordings=AudioRecording.objects.filter(conversation__in=conversations, kept=True).count(),
         leaks_found=transcripts.aggregate(n=Sum("leak_count"))["n"] or 0,
         api_calls=stats.api_calls,
         api_calls_per_transcript=round(stats.api_calls / new, 3) if new else None,

@@ -34,6 +34,7 @@ from reviews.redaction.detectors import (
     word_set,
 )
 from reviews.redaction.excerpts import CONTEXT_TOKENS_EACH_SIDE, build_excerpt, render_context_token
+from reviews.redaction.identifiers import letters_and_digits
 from reviews.redaction.masks import count_mask_tokens, find_masks
 from reviews.redaction.numbers import (
     DIGIT_WORDS,
@@ -317,7 +318,7 @@ class RedactionScanner:
         local, domain = token.norm.split("@", 1)
         fragments = email_fragments(local, domain)
         detection = Detection("email", "email.regex", 0.95, token, token, fragments)
-        self._start_finding(stream, detection, ((token.utterance_index, _letters_and_digits(token.norm)),))
+        self._start_finding(stream, detection, ((token.utterance_index, letters_and_digits(token.norm)),))
 
     def _check_spoken_email(self, stream: _SpeakerStream) -> None:
         """Parses the speaker's last words, which end in a top-level domain, as a spoken address."""
@@ -491,12 +492,8 @@ def _value_parts(entries: Iterable[tuple[str, _Token]]) -> tuple[tuple[int, str]
     """(utterance index, letters and digits of the value said there) in order; separators dropped."""
     parts: dict[int, str] = {}
     for chars, token in entries:
-        parts[token.utterance_index] = parts.get(token.utterance_index, "") + _letters_and_digits(chars)
+        parts[token.utterance_index] = parts.get(token.utterance_index, "") + letters_and_digits(chars)
     return tuple(parts.items())
-
-
-def _letters_and_digits(text: str) -> str:
-    return "".join(char for char in text.lower() if char.isalnum())
 
 
 def _continues_email(norm: str) -> bool:

@@ -1,4 +1,5 @@
-"""search() and search_grouped(): one interface over SQLite FTS5 and PostgreSQL tsvector.
+"""search() and search_grouped(): one interface over SQLite FTS5 and PostgreSQL tsvector; list_conversations():
+the work list without words. Every filter and sort order is reviews/search/filters.py's.
 
 Query plan (see performance-and-reliability.md §2), one statement in the common case:
 1. candidates: the matching, in-scope, filtered utterances, LIMIT COUNT_CAP + 1 (filters first,
@@ -15,15 +16,15 @@ cannot qualify costs one in-memory lookup instead of two table-row joins (_Prepa
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connection
-from django.utils import timezone
 
-from reviews.access import Scope, scope_for
+from reviews.access import scope_for
 from reviews.models import Conversation, Utterance
+from reviews.search import filters as call_filters
+from reviews.search.filters import DEFAULT_LISTING_SORT, RELEVANCE, SearchFilters
 from reviews.search.pagination import decode_cursor, encode_cursor
 from reviews.search.postgres import PostgresBackend
 from reviews.search.query import ParsedQuery, parse_query
@@ -31,10 +32,11 @@ from reviews.search.snippets import render_snippet
 from reviews.search.sqlite import SqliteBackend
 from reviews.search.types import (
     ConversationHits,
+    ConversationPage,
     GroupedSearchPage,
-    SearchFilters,
     SearchHit,
     SearchPage,
+    WorkItem,
 )
 
 # Matches counted and ranked per query: 10,000 cost ~400 ms for a common term at 1M rows on SQLite;
@@ -48,6 +50,8 @@ SPAN_MAX_SHARE = 0.125
 SPAN_BUCKET_SHIFT = 6  # rowid >> 6: buckets of 64 consecutive utterance ids
 MAX_LIMIT = 100
 HITS_PER_CONVERSATION = 3
+# A work list pages (and exports) at most this far: past it, filters narrow better than paging.
+MAX_LISTING_OFFSET = 10_000
 
 MESSAGE_EMPTY = "Type one or more words to search for."
 MESSAGE_ONLY_EXCLUSIONS = 'Add at least one word or "phrase" to find; -word only excludes.'
@@ -61,17 +65,29 @@ def backend():
 
 
 def search(
-    *, user, query: str, filters: SearchFilters | None = None, limit: int = 20, cursor: str | None = None
+    *,
+    user,
+    query: str,
+    filters: SearchFilters | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    sort: str = RELEVANCE,
 ) -> SearchPage:
-    """Utterance hits the user may see, best first. ValueError for a bad cursor or limit."""
+    """Utterance hits the user may see, best first (or in their calls' `sort` order, then best first).
+
+    ValueError for a bad cursor, limit or sort.
+    """
     limit = _checked_limit(limit)
+    order = _hit_order(sort)
     offset = decode_cursor(cursor, max_offset=COUNT_CAP)
     prepared = _prepare(user=user, query=query, filters=filters or SearchFilters())
     if isinstance(prepared, str):
         return SearchPage(results=[], total=0, next_cursor=None, message=prepared)
+    # Only a call-level sort needs the conversation rows (cv).
+    join = "" if sort == RELEVANCE else "JOIN reviews_conversation cv ON cv.id = ca.conversation_id "
     page_sql = (
-        "SELECT id, score, row_number() OVER (ORDER BY score DESC, started_at DESC, id DESC) AS rank "
-        "FROM candidates ORDER BY rank LIMIT %s OFFSET %s"
+        f"SELECT ca.id, ca.score, row_number() OVER (ORDER BY {order}) AS rank "
+        f"FROM candidates ca {join}ORDER BY rank LIMIT %s OFFSET %s"
     )
     # The window holds COUNT_CAP + 1 rows only to detect "more than COUNT_CAP"; pages stop at COUNT_CAP.
     page_limit = max(0, min(limit, COUNT_CAP - offset))
@@ -83,6 +99,7 @@ def search(
         next_cursor=encode_cursor(offset + limit) if offset + limit < total else None,
         total_capped=capped,
         message=MESSAGE_CAPPED if capped else "",
+        conversation_total=counts.conversations,
     )
 
 
@@ -94,24 +111,51 @@ def search_grouped(
     limit: int = 20,
     cursor: str | None = None,
     hits_per_conversation: int = HITS_PER_CONVERSATION,
+    sort: str = RELEVANCE,
 ) -> GroupedSearchPage:
-    """Conversations ranked by their best hit, each with its top `hits_per_conversation` hits."""
-    limit = _checked_limit(limit)
+    """Conversations ranked by their best hit (or by `sort`), each with its top `hits_per_conversation` hits.
+
+    With a call-level sort the order covers the same window as the count: the calls of the newest COUNT_CAP + 1
+    matches. ValueError for a bad cursor, limit or sort.
+    """
+    return _grouped(
+        user=user,
+        query=query,
+        filters=filters,
+        limit=_checked_limit(limit),
+        cursor=cursor,
+        hits_per_conversation=hits_per_conversation,
+        sort=sort,
+    )
+
+
+def search_grouped_all(*, user, query: str, filters: SearchFilters | None = None, sort: str = RELEVANCE):
+    """Every conversation search_grouped would page through, in order, each with its best hit (for exports)."""
+    return _grouped(
+        user=user, query=query, filters=filters, limit=COUNT_CAP + 1, cursor=None, hits_per_conversation=1, sort=sort
+    )
+
+
+def _grouped(
+    *, user, query: str, filters, limit: int, cursor, hits_per_conversation: int, sort: str
+) -> GroupedSearchPage:
+    order = _group_order(sort)
     offset = decode_cursor(cursor, max_offset=COUNT_CAP)
     parsed_terms = parse_query(query).terms
     prepared = _prepare(user=user, query=query, filters=filters or SearchFilters())
     if isinstance(prepared, str):
         return GroupedSearchPage(groups=[], total=0, next_cursor=None, message=prepared, terms=parsed_terms)
     page_sql = (
-        "SELECT n.id, n.score,"
-        "  row_number() OVER (ORDER BY n.best_score DESC, n.started_at DESC, n.conversation_id DESC, n.position) AS rank"
+        "SELECT n.id, n.score, row_number() OVER (ORDER BY n.group_rank, n.position) AS rank"
         " FROM ("
-        "  SELECT c.id, c.score, b.best_score, b.started_at, b.conversation_id,"
+        "  SELECT c.id, c.score, b.group_rank,"
         "    row_number() OVER (PARTITION BY c.conversation_id ORDER BY c.score DESC, c.id) AS position"
         "  FROM candidates c JOIN ("
-        "    SELECT conversation_id, max(score) AS best_score, max(started_at) AS started_at FROM candidates"
-        "    GROUP BY conversation_id ORDER BY best_score DESC, started_at DESC, conversation_id DESC"
-        "    LIMIT %s OFFSET %s"
+        f"    SELECT g.conversation_id, row_number() OVER (ORDER BY {order}) AS group_rank FROM ("
+        "      SELECT conversation_id, max(score) AS best_score, max(started_at) AS started_at FROM candidates"
+        "      GROUP BY conversation_id"
+        "    ) g JOIN reviews_conversation cv ON cv.id = g.conversation_id"
+        f"    ORDER BY {order} LIMIT %s OFFSET %s"
         "  ) b ON b.conversation_id = c.conversation_id"
         ") n WHERE n.position <= %s"
     )
@@ -119,8 +163,14 @@ def search_grouped(
     by_conversation: dict[int, list[SearchHit]] = defaultdict(list)
     for hit in _hits(prepared, rows):
         by_conversation[hit.conversation.pk].append(hit)
+    metrics = call_filters.call_metrics(by_conversation)
     groups = [
-        ConversationHits(conversation=group[0].conversation, hits=group, score=max(hit.score for hit in group))
+        ConversationHits(
+            conversation=group[0].conversation,
+            hits=group,
+            score=max(hit.score for hit in group),
+            metrics=metrics.get(group[0].conversation.pk),
+        )
         for group in by_conversation.values()
     ]
     capped = counts.hits > COUNT_CAP
@@ -174,6 +224,76 @@ def _ranked_statement(
     return counts, ordered
 
 
+def _hit_order(sort: str) -> str:
+    """ORDER BY of hits (candidates ca, their conversation cv): best first, or their calls' order, then best."""
+    best = "ca.score DESC, ca.started_at DESC, ca.id DESC"
+    if sort == RELEVANCE:
+        return best
+    return f"{call_filters.order_by_sql(sort, alias='cv')}, {best}"
+
+
+def _group_order(sort: str) -> str:
+    """ORDER BY of conversations (g: best_score and started_at of their hits, cv: the conversation row)."""
+    if sort == RELEVANCE:
+        return "g.best_score DESC, g.started_at DESC, g.conversation_id DESC"
+    return call_filters.order_by_sql(sort, alias="cv")
+
+
+# The work list: calls without words
+
+
+def list_conversations(
+    *,
+    user,
+    filters: SearchFilters | None = None,
+    sort: str = DEFAULT_LISTING_SORT,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> ConversationPage:
+    """One page of the calls the user may see that pass `filters`, in `sort` order, with the total.
+
+    ValueError for a bad cursor, limit or sort (RELEVANCE needs words).
+    """
+    limit = _checked_limit(limit)
+    offset = decode_cursor(cursor, max_offset=MAX_LISTING_OFFSET)
+    ids, total = conversation_ids(user=user, filters=filters, sort=sort, limit=limit, offset=offset)
+    if total is None:
+        return ConversationPage(items=[], total=0, next_cursor=None, message=MESSAGE_NO_SCOPE)
+    return ConversationPage(
+        items=work_items(ids),
+        total=total,
+        next_cursor=encode_cursor(offset + limit) if offset + limit < min(total, MAX_LISTING_OFFSET) else None,
+    )
+
+
+def conversation_ids(
+    *, user, filters: SearchFilters | None, sort: str, limit: int, offset: int = 0
+) -> tuple[list[int], int | None]:
+    """(ids of one page of calls in `sort` order, how many pass the filters); None for the total: no scope."""
+    order = call_filters.order_by_sql(sort, alias="c")
+    scope = scope_for(user)
+    if scope.is_empty:
+        return [], None
+    where, params = call_filters.calls_conditions(scope=scope, filters=filters or SearchFilters())
+    where_sql = f"WHERE {' AND '.join(where)}" if where else ""
+    # One statement: the window count is taken before LIMIT, so an in-page total costs no second query.
+    sql = f"SELECT c.id, count(*) OVER () FROM reviews_conversation c {where_sql} ORDER BY {order} LIMIT %s OFFSET %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        rows = cursor.fetchall()
+        if rows:
+            return [row[0] for row in rows], rows[0][1]
+        cursor.execute(f"SELECT count(*) FROM reviews_conversation c {where_sql}", params)
+        return [], cursor.fetchone()[0]
+
+
+def work_items(ids: list[int]) -> list[WorkItem]:
+    """The calls `ids` in this order, with their queue, agent and call-level values (three queries in all)."""
+    conversations = Conversation.objects.select_related("queue", "agent").in_bulk(ids)
+    metrics = call_filters.call_metrics(ids)
+    return [WorkItem(conversation=conversations[pk], metrics=metrics[pk]) for pk in ids if pk in conversations]
+
+
 def _checked_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
@@ -191,7 +311,6 @@ class _Prepared:
         where: list[str],
         params: list,
         parsed: ParsedQuery,
-        joins_transcript: bool,
         conversation_where: list[str] = (),
         conversation_params: list = (),
     ):
@@ -200,7 +319,6 @@ class _Prepared:
         self.conversation_where = list(conversation_where)
         self.conversation_params = list(conversation_params)
         self._spans: bool | None = None
-        self.joins_transcript = joins_transcript
         self.compiled = compiled
         self.parsed = parsed
         match_sql, match_params = engine.match(compiled)
@@ -217,7 +335,7 @@ class _Prepared:
             f"SELECT u.id AS id, u.conversation_id AS conversation_id, c.started_at AS started_at, "
             f"{self.score_sql} AS score "
             f"FROM {self.engine.source_sql} JOIN reviews_conversation c ON c.id = u.conversation_id "
-            f"{self._transcript_join()} WHERE {self.where_sql} {order} LIMIT %s"
+            f"WHERE {self.where_sql} {order} LIMIT %s"
         )
         return sql, [*self.score_params, *self.where_params, COUNT_CAP + 1]
 
@@ -259,7 +377,7 @@ class _Prepared:
             f"SELECT u.id AS id, u.conversation_id AS conversation_id, c.started_at AS started_at, "
             f"{self.score_sql} AS score "
             f"FROM {self.engine.source_sql} JOIN reviews_conversation c ON c.id = u.conversation_id "
-            f"{self._transcript_join()} WHERE {self.where_sql} "
+            f"WHERE {self.where_sql} "
             f"AND ({self.engine.rowid_sql} >> {shift}) IN ({self.buckets_sql()}) {order} LIMIT %s"
         )
         return sql, [*self.score_params, *self.where_params, *self.conversation_params, COUNT_CAP + 1]
@@ -279,9 +397,6 @@ class _Prepared:
             " SELECT n FROM bucket"
         )
 
-    def _transcript_join(self) -> str:
-        return "JOIN reviews_transcript t ON t.id = u.transcript_id" if self.joins_transcript else ""
-
 
 def _prepare(*, user, query: str, filters: SearchFilters) -> _Prepared | str:
     """A _Prepared search, or the friendly message explaining why nothing can match."""
@@ -297,86 +412,19 @@ def _prepare(*, user, query: str, filters: SearchFilters) -> _Prepared | str:
     compiled = engine.compile(parsed)
     if compiled is None:
         return MESSAGE_NOTHING_SEARCHABLE
-    where, params = _filter_conditions(scope=scope, filters=filters)
-    conversation_where, conversation_params = _filter_conditions(scope=scope, filters=filters, conversation_only=True)
+    conversation_where, conversation_params = call_filters.conversation_conditions(scope=scope, filters=filters)
+    utterance_where, utterance_params = call_filters.utterance_conditions(filters)
+    # The rowid-bucket planning tests its conditions twice more: without the filters that scan every utterance.
+    span_where, span_params = call_filters.conversation_conditions(scope=scope, filters=filters, utterance_scans=False)
     return _Prepared(
         engine=engine,
         compiled=compiled,
-        where=where,
-        params=params,
+        where=[*utterance_where, *conversation_where],
+        params=[*utterance_params, *conversation_params],
         parsed=parsed,
-        joins_transcript=bool(filters.redaction_status),
-        conversation_where=conversation_where,
-        conversation_params=conversation_params,
+        conversation_where=span_where,
+        conversation_params=span_params,
     )
-
-
-def _filter_conditions(
-    *, scope: Scope, filters: SearchFilters, conversation_only: bool = False
-) -> tuple[list[str], list]:
-    """SQL conditions (aliases u, c, t) and parameters; conversation_only keeps those on c alone."""
-    where: list[str] = []
-    params: list = []
-    if not scope.everything:
-        # Plain id lists, tested per candidate row without joins (scopes are a handful of queues/divisions).
-        alternatives = []
-        if scope.queue_ids:
-            alternatives.append(f"c.queue_id IN ({_marks(scope.queue_ids)})")
-            params += sorted(scope.queue_ids)
-        if scope.division_ids:
-            alternatives.append(f"c.division_id IN ({_marks(scope.division_ids)})")
-            params += sorted(scope.division_ids)
-        where.append("(" + " OR ".join(alternatives) + ")")
-    if filters.speaker and not conversation_only:
-        where.append("u.speaker = %s")
-        params.append(filters.speaker)
-    if filters.date_from:
-        where.append("c.started_at >= %s")
-        params.append(_db_datetime(_day_start(filters.date_from)))
-    if filters.date_to:
-        where.append("c.started_at < %s")
-        params.append(_db_datetime(_day_end(filters.date_to)))
-    if filters.queues:
-        where.append(f"c.queue_id IN (SELECT id FROM reviews_queue WHERE genesys_id IN ({_marks(filters.queues)}))")
-        params += list(filters.queues)
-    if filters.agents:
-        where.append(f"c.agent_id IN (SELECT id FROM reviews_agent WHERE genesys_id IN ({_marks(filters.agents)}))")
-        params += list(filters.agents)
-    if filters.redaction_status and not conversation_only:
-        where.append("t.redaction_status = %s")
-        params.append(filters.redaction_status)
-    if filters.confidence_min is not None and not conversation_only:
-        where.append("u.confidence >= %s")
-        params.append(float(filters.confidence_min))
-    if filters.confidence_max is not None and not conversation_only:
-        where.append("u.confidence <= %s")
-        params.append(float(filters.confidence_max))
-    if filters.review_status:
-        where.append("c.review_status = %s")
-        params.append(filters.review_status)
-    return where, params
-
-
-def _marks(values) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _db_datetime(value: dt.datetime):
-    # Raw SQL bypasses the field's conversion; SQLite stores naive UTC text, so adapt like the ORM does.
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _day_start(value: dt.date | dt.datetime) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
-    return timezone.make_aware(dt.datetime.combine(value, dt.time.min))
-
-
-def _day_end(value: dt.date | dt.datetime) -> dt.datetime:
-    # A date means "through the end of that day"; a datetime is an exact, exclusive bound.
-    if isinstance(value, dt.datetime):
-        return _day_start(value)
-    return _day_start(value + dt.timedelta(days=1))
 
 
 def _hits(prepared: _Prepared, rows: list[tuple[int, float]]) -> list[SearchHit]:

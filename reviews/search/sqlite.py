@@ -1,5 +1,7 @@
-"""SQLite FTS5 backend: external-content table reviews_utterance_fts (migration 0003).
+"""SQLite FTS5 backend: table reviews_utterance_fts (migrations 0003 and 0013).
 
+The table keeps its own copy of each utterance's text with the mask tokens rewritten (reviews/search/mask_index.py),
+filled by triggers on reviews_utterance, so a plain word never matches inside a mask token.
 Every user term becomes an FTS5 string literal, so FTS5 operators typed by a user
 (NEAR, *, ^, :, parentheses) are never interpreted.
 """
@@ -8,30 +10,52 @@ from __future__ import annotations
 
 from django.db import connection
 
+from reviews.search.mask_index import (
+    SQLITE_CAPITALS_GLOB,
+    prefixed,
+    sqlite_form_chunks,
+    sqlite_replace_sql,
+    strip_prefix,
+)
 from reviews.search.query import ParsedQuery, Term
 from reviews.search.snippets import ELLIPSIS, START, STOP, complete_mask_tokens
 
 TABLE = "reviews_utterance_fts"
 SNIPPET_TOKENS = 32
 
-# Recreating the triggers is idempotent; see ensure_triggers().
+
+def _index_new_row() -> str:
+    """Trigger statements that index new.text with its mask tokens rewritten (mask_index.sqlite_form_chunks)."""
+    first, *rest = sqlite_form_chunks()
+    statements = [f"INSERT INTO {TABLE}(rowid, text) VALUES (new.id, {sqlite_replace_sql('new.text', first)});"]
+    statements += [
+        f"UPDATE {TABLE} SET text = {sqlite_replace_sql('text', chunk)} "
+        f"WHERE rowid = new.id AND new.text GLOB '{SQLITE_CAPITALS_GLOB}';"
+        for chunk in rest
+    ]
+    return "\n        ".join(statements)
+
+
+# The same statements as migration 0013 (tests/search/test_mask_index.py holds them equal); recreating them is
+# idempotent, see ensure_triggers(). A new mask token in masks.py needs a migration that rewrites the index.
 TRIGGERS_SQL = (
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_ai AFTER INSERT ON reviews_utterance BEGIN
-        INSERT INTO {TABLE}(rowid, text) VALUES (new.id, new.text);
+        {_index_new_row()}
     END""",
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_ad AFTER DELETE ON reviews_utterance BEGIN
-        INSERT INTO {TABLE}({TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
+        DELETE FROM {TABLE} WHERE rowid = old.id;
     END""",
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_au AFTER UPDATE OF id, text ON reviews_utterance BEGIN
-        INSERT INTO {TABLE}({TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO {TABLE}(rowid, text) VALUES (new.id, new.text);
+        DELETE FROM {TABLE} WHERE rowid = old.id;
+        {_index_new_row()}
     END""",
 )
 
 
 def fts_literal(term: Term) -> str:
-    """A term as an FTS5 string: the tokenizer turns several words into a phrase."""
-    return '"' + " ".join(term.words).replace('"', '""') + '"'
+    """A term as an FTS5 string: the tokenizer turns several words into a phrase; a mask term, its indexed form."""
+    words = prefixed(term.words) if term.mask else term.words
+    return '"' + " ".join(words).replace('"', '""') + '"'
 
 
 class SqliteBackend:
@@ -74,8 +98,10 @@ class SqliteBackend:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [START, STOP, ELLIPSIS, SNIPPET_TOKENS, compiled, *ids])
+            # The snippet is cut from the indexed copy: take the mask prefix out so it reads as stored.
             return {
-                pk: complete_mask_tokens(marked, text, delimiter=ELLIPSIS) for pk, marked, text in cursor.fetchall()
+                pk: complete_mask_tokens(strip_prefix(marked), text, delimiter=ELLIPSIS)
+                for pk, marked, text in cursor.fetchall()
             }
 
 

@@ -2,63 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString
 
 from reviews.models import Conversation
+from reviews.search.filters import SPEAKERS, CallMetrics, SearchFilters
 
-SPEAKERS = ("internal", "external")
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Narrow a search. queues and agents hold Genesys ids; dates bound conversation.started_at.
-
-    A `date` is a whole day in the current time zone (date_to inclusive); a `datetime` is exact
-    (date_to exclusive).
-    """
-
-    speaker: str | None = None  # "internal" | "external" | None
-    date_from: dt.date | dt.datetime | None = None
-    date_to: dt.date | dt.datetime | None = None
-    queues: tuple[str, ...] = ()
-    agents: tuple[str, ...] = ()
-    redaction_status: str | None = None
-    confidence_min: float | None = None
-    confidence_max: float | None = None
-    review_status: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.speaker is not None and self.speaker not in SPEAKERS:
-            raise ValueError(f"speaker must be one of {', '.join(SPEAKERS)}, got {self.speaker!r}")
-        # Accept any iterable (list from a form, single string) but store a hashable tuple.
-        object.__setattr__(self, "queues", _as_id_tuple(self.queues))
-        object.__setattr__(self, "agents", _as_id_tuple(self.agents))
-
-    def as_dict(self) -> dict:
-        """Only the filters that are set, JSON-friendly (for audit records and echoing back)."""
-        values = {
-            "speaker": self.speaker,
-            "date_from": self.date_from.isoformat() if self.date_from else None,
-            "date_to": self.date_to.isoformat() if self.date_to else None,
-            "queues": list(self.queues),
-            "agents": list(self.agents),
-            "redaction_status": self.redaction_status,
-            "confidence_min": self.confidence_min,
-            "confidence_max": self.confidence_max,
-            "review_status": self.review_status,
-        }
-        return {name: value for name, value in values.items() if value not in (None, [])}
-
-
-def _as_id_tuple(value) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    return tuple(str(item) for item in value if str(item))
+__all__ = [
+    "SPEAKERS",
+    "CallMetrics",
+    "ConversationHits",
+    "ConversationPage",
+    "GroupedSearchPage",
+    "SearchFilters",
+    "SearchHit",
+    "SearchPage",
+    "WorkItem",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +40,7 @@ class SearchPage:
     next_cursor: str | None
     total_capped: bool = False  # True: there are more than `total` matches ("10000+")
     message: str = ""  # friendly explanation when the query cannot match (empty, only exclusions, ...)
+    conversation_total: int = 0  # conversations among the counted matches
 
 
 @dataclass(frozen=True)
@@ -86,6 +48,7 @@ class ConversationHits:
     conversation: Conversation
     hits: list[SearchHit]
     score: float
+    metrics: CallMetrics | None = None  # duration, confidence and sentiment of the call (reviews/search/filters.py)
 
 
 @dataclass(frozen=True)
@@ -97,3 +60,19 @@ class GroupedSearchPage:
     message: str = ""
     hit_total: int = 0  # matching utterances (capped like SearchPage.total)
     terms: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One call of a work list (filters without words)."""
+
+    conversation: Conversation
+    metrics: CallMetrics
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    items: list[WorkItem]
+    total: int  # every call that passes the filters
+    next_cursor: str | None
+    message: str = ""

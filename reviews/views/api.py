@@ -9,13 +9,16 @@ from collections import Counter
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from reviews import access, audit
 from reviews.api_auth import ApiError, api_view, read_json_object
 from reviews.models import ApiToken, AuditEvent, Conversation, OutboxMessage, RedactionFinding, Transcript, Utterance
+from reviews.redaction import FINDING_KINDS
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
+from reviews.search.filters import DIRECTIONS, MAX_TOPIC_CHARS, RELEVANCE, SENTIMENTS, SORTS, SPEAKERS
 from reviews.search.query import MAX_QUERY_CHARS
 from reviews.views.parts import METRIC_FIELDS, combined_metrics, describe_parts, ordered_parts, outcome_to_show
 
@@ -37,7 +40,16 @@ SEARCH_FIELDS = {
     "confidenceMin",
     "confidenceMax",
     "reviewStatus",
+    "direction",
+    "durationMinSeconds",
+    "durationMaxSeconds",
+    "sentiment",
+    "topic",
+    "leakKind",
+    "audioOnly",
+    "sort",
 }
+MAX_DURATION_SECONDS = 86_400
 
 
 @api_view(methods=["POST"])
@@ -49,9 +61,10 @@ def search(request: HttpRequest) -> JsonResponse:
     query = _string(body, "query", required=True, max_chars=MAX_QUERY_CHARS)
     limit = _integer(body, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     cursor = _string(body, "cursor", max_chars=64)
+    sort = _choice(body, "sort", SORTS) or RELEVANCE
     filters = _search_filters(body)
     try:
-        page = run_search(user=request.user, query=query, filters=filters, limit=limit, cursor=cursor)
+        page = run_search(user=request.user, query=query, filters=filters, limit=limit, cursor=cursor, sort=sort)
     except ValueError as error:
         raise ApiError(400, f"field 'cursor': {error}") from None
     audit.record_search(request=request, query=query, filters=filters, total=page.total, shown=page.results, via="api")
@@ -69,6 +82,7 @@ def search(request: HttpRequest) -> JsonResponse:
         ],
         "total": page.total,
         "totalCapped": page.total_capped,
+        "totalConversations": page.conversation_total,
         "nextCursor": page.next_cursor,
     }
     if page.message:
@@ -158,6 +172,19 @@ def _integer(body: dict, name: str, *, default: int, low: int, high: int) -> int
     return value
 
 
+def _optional_integer(body: dict, name: str, *, low: int, high: int) -> int | None:
+    if body.get(name) is None:
+        return None
+    return _integer(body, name, default=0, low=low, high=high)
+
+
+def _boolean(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"field '{name}' must be true or false")
+    return value
+
+
 def _number(body: dict, name: str) -> float | None:
     value = body.get(name)
     if value is None:
@@ -207,7 +234,7 @@ def _date(body: dict, name: str) -> dt.date | dt.datetime | None:
 
 def _search_filters(body: dict) -> SearchFilters:
     filters = SearchFilters(
-        speaker=_choice(body, "speaker", ("internal", "external")),
+        speaker=_choice(body, "speaker", SPEAKERS),
         date_from=_date(body, "dateFrom"),
         date_to=_date(body, "dateTo"),
         queues=_id_list(body, "queue"),
@@ -216,11 +243,24 @@ def _search_filters(body: dict) -> SearchFilters:
         confidence_min=_number(body, "confidenceMin"),
         confidence_max=_number(body, "confidenceMax"),
         review_status=_choice(body, "reviewStatus", Conversation.ReviewStatus.values),
+        direction=_choice(body, "direction", DIRECTIONS),
+        duration_min_seconds=_optional_integer(body, "durationMinSeconds", low=0, high=MAX_DURATION_SECONDS),
+        duration_max_seconds=_optional_integer(body, "durationMaxSeconds", low=0, high=MAX_DURATION_SECONDS),
+        sentiment=_choice(body, "sentiment", SENTIMENTS),
+        topic=_string(body, "topic", max_chars=MAX_TOPIC_CHARS),
+        leak_kind=_choice(body, "leakKind", FINDING_KINDS),
+        audio_only=_boolean(body, "audioOnly"),
     )
     low, high = filters.date_from, filters.date_to
     # A date and a datetime do not compare; only same-kind bounds can be checked here.
     if low and high and type(low) is type(high) and low > high:
         raise ApiError(400, "field 'dateTo' is before 'dateFrom'")
+    for first, last, label in (
+        (filters.confidence_min, filters.confidence_max, "confidenceMax"),
+        (filters.duration_min_seconds, filters.duration_max_seconds, "durationMaxSeconds"),
+    ):
+        if first is not None and last is not None and first > last:
+            raise ApiError(400, f"field '{label}' is below its lower bound")
     return filters
 
 
@@ -330,7 +370,7 @@ def _redaction(transcripts: list[Transcript], findings) -> dict:
 
 
 def _audio(conversation: Conversation) -> dict:
-    """Every kept recording under `recordings`; available/sha256/url stay those of the first (older clients)."""
+    """Every playable recording (kept, or a cached copy not expired) under `recordings`; available/sha256/url stay those of the first (older clients)."""
     recordings = [
         {
             "recordingId": recording.recording_id,
@@ -344,7 +384,7 @@ def _audio(conversation: Conversation) -> dict:
             "url": settings.SITE_ROOT
             + reverse("audio", kwargs={"conversation_id": conversation.genesys_id, "recording_pk": recording.pk}),
         }
-        for recording in conversation.recordings.order_by("stored_at", "id")
+        for recording in conversation.recordings.playable(now=timezone.now()).order_by("stored_at", "id")
     ]
     if not recordings:
         return {"available": False, "sha256": None, "url": None, "recordings": []}

@@ -1,4 +1,11 @@
-"""Streams stored call audio with HTTP Range support so the <audio> element can seek.
+"""The review page's player: stored call audio streamed with HTTP Range support, and on-demand preparation.
+
+`prepare` is the "Preparing audio" poll of a transcribed call without playable audio: it queues a background
+fetch from Genesys (reviews/pipeline/audio_cache.py) and never waits for Genesys itself. It answers the player
+region when what it shows changed, 204 otherwise; without JavaScript it is a form that redirects back.
+
+`stream` serves kept audio and cached copies until their cached_until (an expired copy is a 404 even before the
+sweep deletes it).
 
 Blobs are encrypted at rest; blobs.open_blob gives a seekable plaintext view. Whatever Content-Type the
 upstream claimed, audio is served only as one of AUDIO_TYPES (anything else is a download of
@@ -18,12 +25,15 @@ from collections.abc import Iterator
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from genesys.clock import SYSTEM_CLOCK
 from reviews import audit, blobs
-from reviews.models import AudioRecording, AuditEvent
+from reviews.models import AudioRecording, AuditEvent, Conversation
+from reviews.pipeline import audio_cache
+from reviews.pipeline.schedule import now_of
 
 CHUNK_SIZE = 64 * 1024
 RANGE_RE = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
@@ -106,13 +116,13 @@ def _get_recording_for_user(request: HttpRequest, conversation_id: str, recordin
     recording = (
         AudioRecording.objects.select_related("conversation").filter(pk=recording_pk, conversation=conversation).first()
     )
-    if recording is None:
+    if recording is None or not recording.is_playable(now=now_of(CLOCK)):
         audit.deny(
             request,
             Http404("No such recording"),
             object_type="recording",
             object_id=recording_pk,
-            reason="no such recording in this conversation",
+            reason="no such recording in this conversation" if recording is None else "cached copy expired",
             operation="play_audio",
             via="web",
         )
@@ -178,3 +188,31 @@ def stream(request: HttpRequest, conversation_id: str, recording_pk: int) -> Htt
     response["Content-Length"] = str(last - first + 1)
     _headers(response, recording, content_type, extension)
     return response
+
+
+def player_context(conversation: Conversation, status: audio_cache.AudioStatus, *, poll: bool = False) -> dict:
+    """What templates/reviews/conversation.html#audio-player renders (the page and the poll answers)."""
+    return {
+        "conversation": conversation,
+        "audio": status,
+        "recordings": status.recordings,
+        "audio_poll": poll,
+        "audio_poll_seconds": audio_cache.POLL_SECONDS,
+    }
+
+
+def _since(request: HttpRequest) -> int | None:
+    raw = request.POST.get("since", "")
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+@login_required
+@require_POST
+def prepare(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = audit.conversation_or_404(request, conversation_id, operation="prepare_audio")
+    status = audio_cache.request_audio(conversation, now=now_of(CLOCK), since=_since(request))
+    if not request.htmx:
+        return redirect("conversation", conversation_id=conversation.genesys_id)
+    if request.POST.get("shown") == status.key:
+        return HttpResponse(status=204)  # nothing new: no swap, and no repeated announcement
+    return render(request, "reviews/conversation.html#audio-player", player_context(conversation, status, poll=True))

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from reviews import access, aggregates
 from reviews.models import Agent, Queue
+from reviews.search import filters as call_filters
 
 PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days")]
 
@@ -26,23 +27,24 @@ class ChartFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.visible = access.conversations_for(user)
-        visible = self.visible
+        self.user = user
+        visible = access.conversations_for(user)
         queues = Queue.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
         agents = Agent.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
         self.fields["queue"].choices = [("", "All queues"), *((q.genesys_id, str(q)) for q in queues)]
         self.fields["agent"].choices = [("", "All agents"), *((a.genesys_id, str(a)) for a in agents)]
 
     def selection(self) -> dict:
+        """The aggregates' scope: the conversations the user may open that pass the chosen queue, agent and period,
+        by the search's own filters (reviews/search/filters.py)."""
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         days = data.get("days") or 30
-        # Aggregates only ever cover conversations the user may open.
-        return {
-            "conversations_qs": self.visible,
-            "queue": data.get("queue") or None,
-            "agent": data.get("agent") or None,
-            "since": timezone.now() - timedelta(days=days),
-        }
+        filters = call_filters.SearchFilters(
+            queues=[data["queue"]] if data.get("queue") else (),
+            agents=[data["agent"]] if data.get("agent") else (),
+            date_from=timezone.now() - timedelta(days=days),
+        )
+        return {"conversations_qs": call_filters.conversations(user=self.user, filters=filters)}
 
 
 def _latency_chart(rows: list[dict], prefix: str, title: str) -> dict:

@@ -151,7 +151,9 @@ def _invalid(request: HttpRequest, escalation: Escalation, **bound) -> HttpRespo
     return render(request, "reviews/escalation.html", _detail_context(escalation, **bound), status=400)
 
 
-def _refused(request: HttpRequest, escalation: Escalation, error: EscalationError) -> HttpResponse:
+def _refused(request: HttpRequest, escalation: Escalation, error: EscalationError, *, step: str) -> HttpResponse:
+    """A step the workflow refused (already resolved, ...): audited as refused, nothing else written."""
+    _audit(request, escalation, step, refused=str(error))
     messages.error(request, str(error))
     return redirect("escalation", escalation_id=escalation.pk)
 
@@ -166,7 +168,7 @@ def comment(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
         escalation.comment(by=request.user, body=form.cleaned_data["body"])
     except EscalationError as error:
-        return _refused(request, escalation, error)
+        return _refused(request, escalation, error, step="comment")
     _audit(request, escalation, "comment", length=len(form.cleaned_data["body"]))
     messages.success(request, "Comment added.")
     return redirect("escalation", escalation_id=escalation.pk)
@@ -184,7 +186,7 @@ def assign(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
         escalation.assign(by=request.user, to=assignee)
     except EscalationError as error:
-        return _refused(request, escalation, error)
+        return _refused(request, escalation, error, step="assign")
     _audit(request, escalation, "assign", previous=previous, assignee=assignee.get_username() if assignee else "")
     messages.success(request, f"Assigned to {assignee.get_username()}." if assignee else "Unassigned.")
     return redirect("escalation", escalation_id=escalation.pk)
@@ -201,7 +203,7 @@ def resolve(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
         escalation.resolve(by=request.user, outcome=outcome, note=form.cleaned_data["note"])
     except EscalationError as error:
-        return _refused(request, escalation, error)
+        return _refused(request, escalation, error, step="resolve")
     _audit(request, escalation, "resolve", outcome=outcome, note=bool(form.cleaned_data["note"].strip()))
     messages.success(request, f"Resolved: {escalation.get_outcome_display()}.")
     return redirect("escalation", escalation_id=escalation.pk)

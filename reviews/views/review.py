@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,10 +19,12 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import access, audit
+from reviews import access, assignments, audit
 from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote, Transcript
-from reviews.templatetags.transcript_tags import mmss, speaker_label
-from reviews.views import escalations
+from reviews.pipeline import audio_cache
+from reviews.pipeline.schedule import now_of
+from reviews.transcript_export import export_json, export_text
+from reviews.views import audio, escalations
 from reviews.views.parts import (
     UTTERANCE_ORDER,
     combined_metrics,
@@ -67,8 +69,12 @@ class ReviewForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         status = cleaned.get("status")
-        if status == self.conversation.review_status and not cleaned.get("note", "").strip():
+        note = cleaned.get("note", "").strip()
+        if status == self.conversation.review_status and not note:
             raise forms.ValidationError("Change the status or write a note.")
+        if status == Status.ESCALATED and status != self.conversation.review_status and not note:
+            # Compliance acts on the reason: an escalation without one arrives as an empty case.
+            raise forms.ValidationError("Say why you escalate: the note is what compliance reads first.")
         return cleaned
 
 
@@ -237,12 +243,19 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
         "findings": findings,
         "can_see_finding_details": access.can_see_finding_details(request.user),
-        "recordings": list(conversation.recordings.order_by("stored_at")),
+        **_player(conversation, has_transcript=bool(parts)),
         "deliveries": _deliveries(conversation),
         "start_ms": start_ms,
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
     return _render_turns(request, conversation, window, "reviews/conversation.html", context)
+
+
+def _player(conversation: Conversation, *, has_transcript: bool) -> dict:
+    """The player region: the vault's playable audio, or "preparing" while a transcribed call's recording is
+    fetched in the background (reviews/pipeline/audio_cache.py; the region polls audio.prepare)."""
+    status = audio_cache.audio_for_page(conversation, has_transcript=has_transcript, now=now_of(audio.CLOCK))
+    return audio.player_context(conversation, status)
 
 
 def _redaction_statuses(parts) -> list[tuple[str, str]]:
@@ -291,15 +304,23 @@ def _render_turns(
 def _apply_review(request: HttpRequest, conversation: Conversation, status: str, note: str) -> bool:
     """Record the change; False if someone else changed the status since the form was rendered."""
     previous = conversation.review_status
-    if status != previous:
-        changes = {"review_status": status, "reviewer": request.user}
-        if status in FINISHED_STATUSES:
-            changes["reviewed_at"] = timezone.now()
-        # Conditional update: two reviewers acting at once cannot both move the same status.
-        if not Conversation.objects.filter(pk=conversation.pk, review_status=previous).update(**changes):
-            return False
-        if status == Status.ESCALATED:
-            escalations.record_escalation(request=request, conversation=conversation, note=note)
+    with transaction.atomic():  # the status, the escalation case, the note and the audit event land together
+        if status != previous:
+            changes = {"review_status": status, "reviewer": request.user}
+            if status in FINISHED_STATUSES:
+                changes["reviewed_at"] = timezone.now()
+            # Conditional update: two reviewers acting at once cannot both move the same status.
+            if not Conversation.objects.filter(pk=conversation.pk, review_status=previous).update(**changes):
+                return False
+            if status == Status.ESCALATED:
+                escalations.record_escalation(request=request, conversation=conversation, note=note)
+            if status in FINISHED_STATUSES:  # the work queue's assignments of this call are done with it
+                assignments.close_open_assignments(conversation, at=changes["reviewed_at"])
+        _record_review(request, conversation, previous=previous, status=status, note=note)
+    return True
+
+
+def _record_review(request: HttpRequest, conversation: Conversation, *, previous: str, status: str, note: str) -> None:
     ReviewNote.objects.create(
         conversation=conversation,
         author=request.user,
@@ -314,7 +335,6 @@ def _apply_review(request: HttpRequest, conversation: Conversation, status: str,
         object_id=conversation.genesys_id,
         detail={"from": previous, "to": status, "note": bool(note)},
     )
-    return True
 
 
 @login_required
@@ -352,116 +372,6 @@ def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return redirect("conversation", conversation_id=conversation.genesys_id)
 
 
-def _part_title(part) -> str:
-    return f"Part {part.number}: {part.leg_label or 'leg'} (communication {part.communication_id})"
-
-
-def _part_line(part) -> str:
-    """One part of the call, for the text export's header."""
-    facts = [_part_title(part)]
-    if part.recording_id:
-        facts.append(f"recording {part.recording_id}")
-    facts.append(part.media_type or "media unknown")
-    facts.append(f"starts {mmss(part.part_start_ms)}" if part.part_start_ms is not None else "start unknown")
-    facts.append(f"sha256 {part.sha256}")
-    if part.content_encoding:
-        facts.append(f"served {part.content_encoding}")
-    facts.append(part.language or "language unknown")
-    facts.append(part.get_redaction_status_display())
-    return ", ".join(facts)
-
-
-def _export_text(conversation: Conversation, utterances, parts) -> str:
-    header = [
-        f"Conversation: {conversation.genesys_id}",
-        f"Started: {conversation.started_at.isoformat()}",
-        f"Ended: {conversation.ended_at.isoformat() if conversation.ended_at else ''}",
-        f"Queue: {conversation.queue or ''}",
-        f"Agent: {conversation.agent or ''}",
-        f"Direction: {conversation.direction}",
-        f"State: {conversation.get_state_display()}",
-    ]
-    outcome = outcome_to_show(conversation)
-    if outcome:
-        header.append(f"Outcome: {outcome}")
-    header.append(f"Parts: {len(parts)}")
-    header += [f"  {_part_line(part)}" for part in parts]
-    header.append("")
-    by_pk = {part.pk: part for part in parts}
-    opened: set[int] = set()
-    lines = []
-    for u in utterances:
-        # With several parts, say where each one starts in the merged, time-ordered turns.
-        if len(parts) > 1 and u.transcript_id not in opened:
-            opened.add(u.transcript_id)
-            part = by_pk.get(u.transcript_id)
-            if part is not None:
-                lines.append(f"--- {_part_title(part)} begins ---")
-        lines.append(f"[{mmss(u.start_ms)}] {speaker_label(u)}: {u.text}")
-    return "\n".join(header + lines) + "\n"
-
-
-def _export_part(part) -> dict:
-    return {
-        "part": part.number,
-        "communication_id": part.communication_id,
-        "leg": part.leg_label or None,
-        "recording_id": part.recording_id or None,
-        "media_type": part.media_type or None,
-        "part_start_ms": part.part_start_ms,
-        "transcript_id": part.transcript_id,
-        "language": part.language,
-        "sha256": part.sha256,
-        "content_encoding": part.content_encoding or None,
-        "redaction_status": part.redaction_status,
-        "utterance_count": part.utterance_count,
-        "word_count": part.word_count,
-        "confidence_mean": part.confidence_mean,
-    }
-
-
-def _export_json(conversation: Conversation, utterances, findings, parts, with_details: bool) -> str:
-    part_numbers = {part.pk: part.number for part in parts}
-    document = {
-        "conversation_id": conversation.genesys_id,
-        "started_at": conversation.started_at.isoformat(),
-        "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
-        "direction": conversation.direction,
-        "queue": str(conversation.queue) if conversation.queue else None,
-        "agent": str(conversation.agent) if conversation.agent else None,
-        "division": str(conversation.division) if conversation.division else None,
-        "review_status": conversation.review_status,
-        "state": conversation.state,
-        "state_label": conversation.get_state_display(),
-        "outcome": outcome_to_show(conversation) or None,
-        "parts": [_export_part(part) for part in parts],
-        "utterances": [
-            {
-                "id": u.pk,
-                "part": part_numbers.get(u.transcript_id),
-                "speaker": u.speaker,
-                "label": speaker_label(u),
-                "start_ms": u.start_ms,
-                "end_ms": u.end_ms,
-                "confidence": u.confidence,
-                "text": u.text,
-            }
-            for u in utterances
-        ],
-        "findings": [
-            {
-                "kind": f.kind,
-                "start_ms": f.start_ms,
-                "utterance_id": f.utterance_id,
-                "part": part_numbers.get(f.transcript_id),
-            }
-            | ({"rule": f.rule, "confidence": f.confidence, "masked_excerpt": f.masked_excerpt} if with_details else {})
-            for f in findings
-        ],
-    }
-    return json.dumps(document, ensure_ascii=False, indent=2)
-
-
 @login_required
 @require_GET
 def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse:
@@ -472,11 +382,11 @@ def export(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse
     utterances = conversation.utterances.order_by(*UTTERANCE_ORDER)
     parts = describe_parts(conversation, ordered_parts(conversation))
     if fmt == "txt":
-        body, content_type = _export_text(conversation, utterances, parts), "text/plain; charset=utf-8"
+        body, content_type = export_text(conversation, utterances, parts), "text/plain; charset=utf-8"
     else:
         findings = RedactionFinding.objects.filter(transcript__conversation=conversation).order_by("start_ms")
         with_details = access.can_see_finding_details(request.user)
-        body = _export_json(conversation, utterances, findings, parts, with_details)
+        body = export_json(conversation, utterances, findings, parts, with_details=with_details)
         content_type = "application/json"
     audit.record_event(
         request=request,

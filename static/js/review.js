@@ -1,19 +1,54 @@
-// Transcript review page: seek on click, follow playback, ?t= deep links, find in transcript.
+// Transcript review page: the player and the transcript in sync, ?t= deep links, find in transcript.
+// - Playing highlights the current turn (aria-current); "Follow playback" keeps it in view, scrolling
+//   smoothly unless the reader asked for reduced motion.
+// - A click on a turn, or on its time, plays from there; Space plays or pauses and the arrow keys seek
+//   5 s, unless focus is in a form field or on a control that uses those keys itself.
+// - A recording's data-offset-ms says where it starts in the call: audio time + offset = transcript time.
+// - The player may arrive after the page: a transcribed call's recording is fetched in the background
+//   and swapped in by htmx (templates/reviews/conversation.html#audio-player); it is bound when it does.
 // The page holds one window of turns; "Earlier/Later turns" loaders swap more rows in with htmx,
 // so every handler below is delegated or re-scans the list after a swap.
 // Plain DOM code, no build step. Transcript text is only ever read via textContent.
 (function () {
   "use strict";
 
+  var SEEK_STEP_MS = 5000;
+  // Focus here keeps its own keys: typing, choosing, pressing a button, the audio element's own controls.
+  var OWN_KEYS = "input, textarea, select, button, audio, video, summary, [contenteditable]," +
+    " [role=slider], [role=textbox], [role=combobox], [role=listbox], [role=menu], [role=spinbutton]";
+  // A click on these inside a turn does their own thing, not a seek.
+  var INTERACTIVE = "a, button, input, textarea, select, label, summary, details, form, [data-seek]";
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+
+  function scrollBehavior() {
+    return reducedMotion && reducedMotion.matches ? "auto" : "smooth";
+  }
+
+  function currentPlayer() {
+    return document.getElementById("player");
+  }
+
+  function offsetOf(player) {
+    return Number(player.dataset.offsetMs) || 0;
+  }
+
   function init() {
+    bindKeys();
     var turnsList = document.getElementById("turns");
-    if (!turnsList || turnsList.dataset.ready) return;
+    if (!turnsList) return;
+    if (turnsList.dataset.ready) {
+      turnsList.syncPlayer();  // the player may just have been swapped in
+      return;
+    }
     turnsList.dataset.ready = "1";
 
-    var player = document.getElementById("player");
-    var follow = document.getElementById("follow-playback");
     var turns = [], starts = [];
     var current = null;
+
+    function follow() {
+      var toggle = document.getElementById("follow-playback");
+      return !toggle || toggle.checked;
+    }
 
     function scan() {
       turns = Array.prototype.slice.call(turnsList.querySelectorAll(".turn"));
@@ -37,17 +72,22 @@
 
     function highlight(turn, scroll) {
       if (turn === current) return;
-      if (current) current.classList.remove("playing");
+      if (current) {
+        current.classList.remove("playing");
+        current.removeAttribute("aria-current");
+      }
       current = turn;
       if (!turn) return;
       turn.classList.add("playing");
-      if (scroll) turn.scrollIntoView({ block: "center", behavior: "smooth" });
+      turn.setAttribute("aria-current", "time");
+      if (scroll) turn.scrollIntoView({ block: "center", behavior: scrollBehavior() });
     }
 
     function seek(ms) {
       highlight(turnAt(ms), false);
+      var player = currentPlayer();
       if (!player) return;
-      player.currentTime = ms / 1000;
+      player.currentTime = Math.max(ms - offsetOf(player), 0) / 1000;
       var playing = player.play();
       if (playing && playing.catch) playing.catch(function () { /* autoplay blocked: user presses play */ });
     }
@@ -89,10 +129,20 @@
         var onPage = id ? document.getElementById(id) : target.getAttribute("href").charAt(0) === "#";
         if (!onPage) return;
         var turn = turnAt(ms);
-        if (turn) turn.scrollIntoView({ block: "center" });
+        if (turn) turn.scrollIntoView({ block: "center", behavior: scrollBehavior() });
         event.preventDefault();
       }
       seek(ms);
+    });
+
+    // A click anywhere on a turn plays from its start, unless it was on a control or ended a text selection.
+    turnsList.addEventListener("click", function (event) {
+      if (!currentPlayer() || event.target.closest(INTERACTIVE)) return;
+      var turn = event.target.closest(".turn");
+      if (!turn || !turnsList.contains(turn)) return;
+      var selection = window.getSelection ? String(window.getSelection()) : "";
+      if (selection) return;
+      seek(Number(turn.dataset.start));
     });
 
     // Rows swapped in by the "Earlier/Later turns" loaders: htmx fires afterSwap once per new row,
@@ -119,40 +169,84 @@
         rescanPending = false;
         scan();
         updateRange();
-        if (player && !player.paused) highlight(turnAt(player.currentTime * 1000), false);
+        var player = currentPlayer();
+        if (player && !player.paused) highlight(turnAt(offsetOf(player) + player.currentTime * 1000), false);
         refind();
       }, 0);
     });
 
-    if (player) {
+    var startMs = turnsList.dataset.startMs !== undefined ? Number(turnsList.dataset.startMs) : null;
+
+    function bindPlayer() {
+      // Once per <audio> element: the page's own, or one swapped in when the recording became ready.
+      var player = currentPlayer();
+      if (!player || player.dataset.bound) return;
+      player.dataset.bound = "1";
+      turnsList.classList.add("seekable");
       player.addEventListener("timeupdate", function () {
-        var ms = player.currentTime * 1000, following = !follow || follow.checked;
+        var ms = offsetOf(player) + player.currentTime * 1000, following = follow();
         highlight(turnAt(ms), following);
         if (following) loadLaterFor(ms);
       });
       var select = document.getElementById("recording-select");
       if (select) {
-        select.addEventListener("change", function () { player.src = select.value; player.load(); });
+        select.addEventListener("change", function () {
+          var option = select.options[select.selectedIndex];
+          player.dataset.offsetMs = option.dataset.offsetMs || "0";
+          player.src = select.value;
+          player.load();
+        });
       }
-    }
-
-    // ?t=<ms> from a search hit: highlight that moment and cue the player there.
-    if (turnsList.dataset.startMs !== undefined) {
-      var startMs = Number(turnsList.dataset.startMs);
-      var startTurn = turnAt(startMs);
-      highlight(startTurn, false);
-      if (startTurn && !location.hash) startTurn.scrollIntoView({ block: "center" });
-      if (player) {
+      if (startMs !== null) {
         var cue = function () {
           // A recording shorter than the transcript (a partial or capped file) cannot play this moment;
           // clamping to its end would move the highlight away from the hit.
-          if (startMs / 1000 < player.duration) player.currentTime = startMs / 1000;
+          var at = (startMs - offsetOf(player)) / 1000;
+          if (at >= 0 && at < player.duration) player.currentTime = at;
         };
         if (player.readyState >= 1) cue(); else player.addEventListener("loadedmetadata", cue, { once: true });
       }
     }
+    turnsList.syncPlayer = bindPlayer;
+
+    // ?t=<ms> from a search hit: highlight that moment and cue the player there.
+    if (startMs !== null) {
+      var startTurn = turnAt(startMs);
+      highlight(startTurn, false);
+      if (startTurn && !location.hash) startTurn.scrollIntoView({ block: "center" });
+    }
+    bindPlayer();
 
     refind = initFind(turnsList);
+  }
+
+  var keysBound = false;
+
+  function bindKeys() {
+    if (keysBound) return;
+    keysBound = true;
+    document.addEventListener("keydown", function (event) {
+      if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      var player = currentPlayer();
+      if (!player) return;
+      var focused = document.activeElement;
+      if (focused && focused !== document.body && focused.closest && focused.closest(OWN_KEYS)) return;
+      if (event.key === " " || event.key === "Spacebar") {
+        event.preventDefault();  // not the page scroll
+        if (event.repeat) return;
+        if (player.paused) {
+          var playing = player.play();
+          if (playing && playing.catch) playing.catch(function () {});
+        } else {
+          player.pause();
+        }
+      } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+        event.preventDefault();
+        var step = (event.key === "ArrowLeft" ? -SEEK_STEP_MS : SEEK_STEP_MS) / 1000;
+        var end = isFinite(player.duration) ? player.duration : Infinity;
+        player.currentTime = Math.min(Math.max(player.currentTime + step, 0), end);
+      }
+    });
   }
 
   function initFind(turnsList) {

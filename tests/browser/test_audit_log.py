@@ -1,6 +1,6 @@
 """A compliance officer reads the audit log in a real browser (Debian's Chromium via Playwright): who opened which
 call, filtered by user and conversation, one row opened, the filtered set exported as CSV, and the chain's last
-check. Writes docs/screenshots/audit-log.png."""
+check. Writes audit-log.png (published to docs/screenshots by `make screenshots`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from reviews import audit_chain
 from reviews.audit import record_event, record_search
 from reviews.models import AuditEvent
-from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page
+from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page, log_in
 
 Action = AuditEvent.Action
 
@@ -63,22 +63,9 @@ def world(transactional_db):
     return officer, device
 
 
-def _log_in(page, username: str, device) -> None:
-    from tests.fixtures.accounts import totp_code
-
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/account/verify/**")
-    page.fill("input[name=otp_token]", totp_code(device))
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/search/**")
-
-
 def test_it_filters_opens_and_exports_the_audit_log(page, world):
     officer, device = world
-    _log_in(page, "casey", device)
+    log_in(page, "casey", device)
 
     page.click("nav.mainnav >> text=Audit log")
     page.wait_for_url("**/audit/")

@@ -2,14 +2,14 @@
 compliance officer's sign-in with a second factor and the lockout.
 
 Data comes from the real pipeline: the emulator's conversations are ingested with a fake clock,
-then the pages are driven as a person would. Screenshots land in docs/screenshots/.
+then the pages are driven as a person would. Screenshots land in var/screenshots/ (tests/browser/support.py;
+`make screenshots` copies the documented ones into docs/screenshots/).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,9 +20,9 @@ from genesys.clock import FakeClock
 from genesys.emulator import Emulator, generate_dataset
 from genesys.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from reviews.models import AudioRecording, AuditEvent, Conversation, Utterance
+from tests.browser.support import LANDING, SCREENSHOTS
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
 pytestmark = [
@@ -109,7 +109,7 @@ def log_in(page, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url("**/search/**")
+    page.wait_for_url(LANDING)
 
 
 def a_phrase_said_by_an_agent() -> tuple[Utterance, str]:
@@ -129,6 +129,8 @@ def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
     _utterance, phrase = a_phrase_said_by_an_agent()
 
     log_in(page, "sam")
+    assert page.url.endswith("/queue/")  # a supervisor lands on "My queue"
+    page.click("nav.mainnav >> text=Search")
     page.fill("input[name=q]", f'"{phrase}"')
     page.click(".querybar button[type=submit]")
     page.wait_for_selector(".hit-group mark")
@@ -223,7 +225,7 @@ def test_it_enrols_a_compliance_officers_authenticator_and_asks_for_a_code_at_ev
     assert b32decode(typed_key + "=" * (-len(typed_key) % 8)) == device.bin_key  # the key for manual entry
     page.fill("input[name=otp_token]", totp_code(device))
     page.click("main form button[type=submit]")
-    page.wait_for_url("**/search/**")
+    page.wait_for_url(LANDING)
 
     page.click("text=Log out")
     page.wait_for_url("**/login/**")
@@ -235,7 +237,7 @@ def test_it_enrols_a_compliance_officers_authenticator_and_asks_for_a_code_at_ev
     # The code of the next time step (within tolerance): the one just used is spent, and no test waits.
     page.fill("input[name=otp_token]", totp_code(device, at=time.time() + device.step))
     page.click("main form button[type=submit]")
-    page.wait_for_url("**/search/**")
+    page.wait_for_url(LANDING)
     assert AuditEvent.objects.filter(username="cleo", action=AuditEvent.Action.MFA_CHANGE).count() == 1
 
 
@@ -277,12 +279,37 @@ def _attach_recording(conversation: Conversation, wav: bytes) -> None:
     )
 
 
-def teardown_module(module) -> None:
-    # Keep only the documented screenshots (this module's four and the compliance workspace's, written by
-    # tests/browser/test_audit_log.py, test_holds.py and test_escalations.py).
-    documented = {"search", "review", "charts", "operations", "audit-log", "holds", "escalations"}
-    if SCREENSHOTS.exists():
-        for extra in SCREENSHOTS.glob("*.png"):
-            if extra.stem not in documented:
-                extra.unlink()
-    shutil.rmtree(SCREENSHOTS / "tmp", ignore_errors=True)
+def test_it_writes_screenshots_where_git_ignores_them():
+    """`make test` must leave the tracked docs/screenshots alone: the tests write into an ignored folder."""
+    import subprocess
+
+    from tests.browser.support import DOCS_SCREENSHOTS, ROOT
+
+    probe = SCREENSHOTS / "search.png"
+    try:
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=ROOT, check=False, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("git is not installed")
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0, f"{probe} is not ignored by git"
+    assert DOCS_SCREENSHOTS not in (SCREENSHOTS, *SCREENSHOTS.parents)
+
+
+def test_it_copies_only_the_documented_screenshots_and_refuses_when_one_is_missing(tmp_path):
+    from tests.browser.support import DOCUMENTED_SCREENSHOTS, publish_screenshots
+
+    written, docs = tmp_path / "written", tmp_path / "docs"
+    written.mkdir()
+    for name in (*DOCUMENTED_SCREENSHOTS, "scratch"):
+        (written / f"{name}.png").write_bytes(name.encode())
+
+    publish_screenshots(source=written, target=docs)
+
+    assert sorted(path.stem for path in docs.iterdir()) == sorted(DOCUMENTED_SCREENSHOTS)
+    assert (docs / "search.png").read_bytes() == b"search"
+    (written / "review.png").unlink()
+    (written / "search.png").write_bytes(b"newer")
+    with pytest.raises(SystemExit, match="review.png"):
+        publish_screenshots(source=written, target=docs)
+    assert (docs / "search.png").read_bytes() == b"search"  # nothing copied: the docs stay one consistent set

@@ -1,6 +1,6 @@
 """An escalation's path in a real browser (Debian's Chromium via Playwright): a supervisor escalates a review with
 a reason, a compliance officer (signed in with a second factor) finds it in the inbox, comments, assigns it and
-resolves it, and the supervisor sees the outcome on the review page. Screenshot: docs/screenshots/escalations.png.
+resolves it, and the supervisor sees the outcome on the review page. Screenshot: escalations.png (published to docs/screenshots by `make screenshots`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reviews.models import AuditEvent, Escalation
-from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page
+from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page, log_in
 
 pytestmark = BROWSER_MARKS
 
@@ -77,20 +77,6 @@ def _user(username: str, group: str, **scope):
     return user
 
 
-def _log_in(page, username: str, device=None) -> None:
-    from tests.fixtures.accounts import totp_code
-
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    if device is not None:
-        page.wait_for_url("**/account/verify/**")
-        page.fill("input[name=otp_token]", totp_code(device))
-        page.click("main form button[type=submit]")
-    page.wait_for_url("**/search/**")
-
-
 def _log_out(page) -> None:
     page.click("text=Log out")
     page.wait_for_url("**/login/**")
@@ -111,7 +97,7 @@ def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page,
         at = datetime.now(UTC) - timedelta(hours=hours_ago)
         Escalation.open_for(conversation=conversation, by=supervisor, reason=reason, at=at)
 
-    _log_in(page, "sam")
+    log_in(page, "sam")
     page.goto(f"/conversations/{calls[0].genesys_id}/")
     page.select_option("#review-panel select[name=status]", "escalated")
     page.fill("#review-panel textarea[name=note]", "Agent promised a refund outside policy")
@@ -120,7 +106,7 @@ def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page,
     assert "Escalations" not in page.inner_text("nav.mainnav")
     _log_out(page)
 
-    _log_in(page, "cleo", device)
+    log_in(page, "cleo", device)
     page.click("nav.mainnav >> text=Escalations")
     page.wait_for_selector("text=Agent promised a refund outside policy")
     assert page.locator("table.escalations tbody tr").count() == 3
@@ -143,7 +129,7 @@ def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page,
     assert page.locator("form.escalation-resolve").count() == 0
     _log_out(page)
 
-    _log_in(page, "sam")
+    log_in(page, "sam")
     page.goto(f"/conversations/{calls[0].genesys_id}/")
     panel = page.inner_text("#review-panel")
     assert "Outcome: Coaching" in panel

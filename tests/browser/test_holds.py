@@ -1,6 +1,6 @@
 """A compliance officer's legal holds in a real browser (Debian's Chromium via Playwright): place a hold on a call,
 let the retention purge delete what is due around it, read the tombstones and release the hold.
-Writes docs/screenshots/holds.png."""
+Writes holds.png (published to docs/screenshots by `make screenshots`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reviews import retention
 from reviews.models import AuditEvent, LegalHold, PurgeTombstone, Transcript
-from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page
+from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page, log_in
 
 pytestmark = BROWSER_MARKS
 
@@ -45,23 +45,10 @@ def world(transactional_db, settings):
     return calls, officer, device
 
 
-def _log_in(page, username: str, device) -> None:
-    from tests.fixtures.accounts import totp_code
-
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/account/verify/**")
-    page.fill("input[name=otp_token]", totp_code(device))
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/search/**")
-
-
 def test_it_places_a_hold_that_survives_the_purge_and_releases_it(page, world):
     calls, officer, device = world
     held = calls[0]
-    _log_in(page, "casey", device)
+    log_in(page, "casey", device)
 
     page.click("nav.mainnav >> text=Holds")
     page.wait_for_url("**/compliance/holds/")

@@ -22,32 +22,34 @@ from genesys.emulator.resources import (
 )
 from tests.emulator.support import END, START, api_session, make_emulator
 
-# Computed from the emulator as it was before dataset shapes and org behaviours existed (commit de828e8).
+# Computed from the emulator as it was before dataset shapes and org behaviours existed (commit de828e8). The
+# recording pins (resources_*: outputSizeInBytes; the WAV; the HTTP answers) were recomputed when recordings became
+# as long as their calls, 8 kHz 8-bit (issue 13 §1); `truth` and `documents`, the transcripts, did not change.
 PINNED = {
     "conftest": {
         "truth": "ee107ea5be1d139885b16773f24b1ed25e88067f19dca1240c32c56dc1e538e5",
         "documents": "48fe69a42600ec199450ca86b874743a8191273b30569420a382e0420d5d1b10",
-        "resources_mid": "4b4eaa9b68251a967cda766f24d9b19912e7392ac5b3c3f32f208db4d1062ead",
-        "resources_after": "983c90fc734ce02b6afda004c148455840a4fe471fb8d1e589508a78184fb5ce",
+        "resources_mid": "9f2daad47a185fc668c22182396d6608195c5b75b3bf8a7ebeb1ab7534dab68c",
+        "resources_after": "7f25324b3aa13df7d4c9665239a516adff22a681eb3462efb2f6566f0ef9496a",
     },
     "big": {
         "truth": "8986c2e9193f6c31cd953536e09ae57208a874c9b648b31410c20e078dcfd456",
         "documents": "ae044c5c683c5abcddff425449ac35b966a449273006a702d2227be0ac306bc4",
-        "resources_mid": "97d9cbc5f5ed823119b2975e1e5d2a98ae7e8ff17b1aa84c2b18fcac27428a24",
-        "resources_after": "9e46e4b96d658659108d74fe6467dcde6eb8c5ae24e9e3e1ec4cb31d3ea8af1c",
+        "resources_mid": "e61ea7f6d73cc71228c5343aba0eba065fb4abaced102fe75e708f5d46d91483",
+        "resources_after": "d104f71e5ad71714a74e2f38419a4e8d1c01da923499e4702ace542f07658fab",
     },
     "live": {
         "truth": "f31e350efbd09231fc3c073e95d1cbb515020fa7fe5fd227b7ac48689a673911",
         "documents": "95189376439febcc878fa746e6da456cc8d1d5e01dc3c1e5419817efba2292e2",
-        "resources_mid": "94e7cff9ad45ec4376b6962d10959bf0aa753b35bf5f35bb11d021dcc95020ce",
-        "resources_after": "4c74d98c95fa406c470b45a6aaa04907119a136d4a64ec78504106bd8007a0c2",
+        "resources_mid": "f01c68b2998d0df7a84643fa47852a29f26a9bd1686519e8cc0f1d03ca3dd080",
+        "resources_after": "d5d6cea504625ba4096cfdb08312b0ec4e5de33ee28063f11b46f25729757356",
     },
 }
-PINNED_HTTP = "57b7c968f3de59ea6148ac68f7a7c5811b250da86e80c9982c0e5cc6990aff16"
+PINNED_HTTP = "d08d1e19b17ddbef5f33919c620d0a9454c8e91ba86c800f1d75f9a9b96b3620"
 PINNED_LARGE_DOCUMENT = "d38e7291cb192d44fca436be2612789fb19ada628b8a3fac67985dc34d55673b"
 PINNED_WAV = (
     "fc0f40ea-7048-4de0-9c5f-a9e5ddbb1068",
-    "9e0c469169d77dc7be543cea6adb99251d716e4931ca1ebb867a734080df79ac",
+    "ee85dbad771b3fc57e1aabaa015cfc8ea7ef22911ce6a2ae619c75585a5a9844",
 )
 
 

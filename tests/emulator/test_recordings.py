@@ -71,3 +71,33 @@ def test_it_lists_metadata_for_every_recording_with_its_state_and_leg():
         for r in conv.recordings
     ]
     assert metadata[1]["fileState"] != "UPLOADING"  # uploading calls have long finished by now
+
+
+def test_it_serves_every_recorded_call_a_recording_as_long_as_the_call(dataset, api, base_url):
+    import io
+    import wave
+
+    import requests
+
+    for conv in dataset.conversations:
+        listed = api.get(
+            f"{base_url}/api/v2/conversations/{conv.conversation_id}/recordings",
+            params={"formatId": "WAV", "maxWaitMs": 600_000},  # past any transcode time
+        ).json()
+        audio = [r for r in listed if r["media"] == "audio"]
+        assert [r["id"] for r in audio] == conv.recording_ids, conv.conversation_id
+        assert audio[0]["outputDurationMs"] == conv.duration_ms
+        assert audio[0]["outputSizeInBytes"] == conv.wav_size()
+    # Download the longest ordinary call (not the hours-long large document) and check what the file says.
+    longest = max(
+        (c for c in dataset.conversations if c.transcript and c.transcript.kind == "normal"),
+        key=lambda c: c.duration_ms,
+    )
+    assert longest.duration_ms > 90_000  # longer than the old 90 s cap
+    listed = api.get(
+        f"{base_url}/api/v2/conversations/{longest.conversation_id}/recordings", params={"formatId": "WAV"}
+    )
+    served = requests.get(listed.json()[0]["mediaUris"]["S"]["mediaUri"], timeout=10).content
+    with wave.open(io.BytesIO(served)) as wav:
+        assert round(wav.getnframes() * 1000 / wav.getframerate()) == longest.duration_ms
+    assert served == longest.wav_bytes()  # deterministic: the same bytes every time

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 
 from genesys.clock import FakeClock
 from genesys.transcript import parse_transcript
-from reviews import encryption
-from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
+from reviews import encryption, identifiers
+from reviews.models import Conversation, IdentifierMention, RedactionFinding, Transcript, Utterance
 from reviews.pipeline import masking
 from reviews.pipeline.ingest import UTTERANCE_BATCH, Downloaded, store_transcript
 from reviews.pipeline.masking import PhraseMasker, open_original, original_associated_data
@@ -114,6 +114,29 @@ def test_it_never_sends_a_value_to_the_database():
     assert texts(transcript)[1:] == ["It is [card number*], thanks.", "and your email", "[email*]"]
     assert transcript.mask_counts == {} and transcript.leak_count == 2  # vault masks are not Genesys masks
     assert sorted(RedactionFinding.objects.values_list("kind", flat=True)) == ["card_number", "email"]
+
+
+def test_it_notes_each_phone_number_and_address_found_as_a_keyed_digest_only():
+    transcript = store(
+        document(
+            [
+                phrase(0, "internal", "a number to call you back"),
+                phrase(1, "external", "three one two five five five zero one five zero"),
+                phrase(2, "internal", "and your email"),
+                phrase(3, "external", "jane dot doe at example dot com", decorated="jane.doe@example.com"),
+                phrase(4, "external", f"card {CARD}"),
+            ]
+        )
+    )
+    mentions = IdentifierMention.objects.filter(transcript=transcript).order_by("utterance__index")
+    assert [(m.kind, m.utterance.index) for m in mentions] == [("phone", 1), ("email", 3)]
+    # The same digests a subject request computes from what an officer types (and discovery from the ani).
+    assert [m.digest for m in mentions] == [
+        identifiers.phone_digest("+1 (312) 555-0150"),
+        identifiers.email_digest("Jane.Doe@example.com"),
+    ]
+    stored = json.dumps(list(IdentifierMention.objects.values()), default=str)
+    assert "3125550150" not in stored and "jane" not in stored
 
 
 def test_it_seals_the_original_bound_to_its_row():
@@ -251,3 +274,25 @@ def test_it_ingests_a_50_mb_document_with_flat_memory(tmp_path, monkeypatch):
     assert not Utterance.objects.filter(text__contains=CARD).exists()
     assert transcript.utterances.get(index=1_000).text == "card [card number*] please"
     assert most_mb < 12, most_mb
+
+
+def test_it_indexes_the_mentions_of_a_transcript_stored_before_they_were_noted():
+    from django.core.management import call_command
+
+    transcript = store(
+        document(
+            [
+                phrase(0, "internal", "a number to call you back"),
+                phrase(1, "external", "three one two five five five zero one five zero"),
+                phrase(2, "external", "jane dot doe at example dot com", decorated="jane.doe@example.com"),
+            ]
+        )
+    )
+    noted = sorted(IdentifierMention.objects.values_list("utterance_id", "kind", "digest"))
+    IdentifierMention.objects.all().delete()  # as a vault upgraded from a version that did not note them
+
+    call_command("index_mentions", stdout=io.StringIO())
+    call_command("index_mentions", stdout=io.StringIO())  # again: nothing doubles
+
+    assert sorted(IdentifierMention.objects.values_list("utterance_id", "kind", "digest")) == noted
+    assert len(noted) == 2 and transcript.utterances.exclude(sealed_original="").count() == 2

@@ -33,8 +33,59 @@ def test_it_ignores_dangling_or(text):
 
 
 def test_it_treats_operators_and_punctuation_as_plain_text():
-    parsed = parse_query("NEAR(refund manager) re* ^card col:umn (a \\b")
-    assert str(parsed) == '"near refund" manager re card "col umn" a b'
+    parsed = parse_query("re* ^card col:umn (a \\b")
+    assert str(parsed) == 're card "col umn" a b'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NEAR(refund manager)",
+        "NEAR(refund manager, 5)",
+        "NEAR/3(refund manager)",
+        "refund NEAR manager",
+        "refund NEAR/2 manager",
+    ],
+)
+def test_it_reads_near_as_and_as_the_docs_say(text):
+    parsed = parse_query(text)
+    assert [[str(term) for term in clause] for clause in parsed.clauses] == [["refund"], ["manager"]]
+
+
+def test_it_keeps_phrases_inside_near_and_lower_case_near_as_a_word():
+    assert str(parse_query('NEAR("late delivery" refund)')) == '"late delivery" refund'
+    assert str(parse_query("store near me")) == "store near me"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[card number]", "[card number]"),
+        ("[Card Number*]", "[card number]"),
+        ("[ card  number ]", "[card number]"),
+        ("[phone] refund", "[phone] refund"),
+        ("-[email]", "-[email]"),
+        ("[redacted_pii]", "[redacted pii]"),
+        ("[bank account]", "[bank account]"),
+    ],
+)
+def test_it_reads_a_bracketed_mask_label_as_a_mask_term(text, expected):
+    parsed = parse_query(text)
+    assert str(parsed) == expected and parsed.has_masks
+    terms = [term for clause in parsed.clauses for term in clause] + list(parsed.exclusions)
+    assert any(term.mask for term in terms)
+
+
+@pytest.mark.parametrize("text", ["[inaudible] card", "card number", "[card reader]", "[card number"])
+def test_it_reads_other_brackets_as_punctuation(text):
+    parsed = parse_query(text)
+    assert not parsed.has_masks
+    assert all(not term.mask for clause in parsed.clauses for term in clause)
+
+
+def test_it_tells_a_mask_term_from_the_same_words():
+    parsed = parse_query('[card number] "card number"')
+    assert [str(term) for clause in parsed.clauses for term in clause] == ["[card number]", '"card number"']
 
 
 def test_it_drops_an_unbalanced_quote_and_reads_the_rest_as_words():

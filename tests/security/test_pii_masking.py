@@ -111,7 +111,7 @@ def test_it_masks_the_json_api(stored, supervisor):
         assert_masked(response.content.decode(), leaks)
 
 
-@pytest.mark.parametrize(("query", "kind"), [("card number", "card_number"), ("bank account", "iban")])
+@pytest.mark.parametrize(("query", "kind"), [("[card number]", "card_number"), ("[bank account]", "iban")])
 def test_it_finds_vault_masks_by_their_kind_and_shows_them_masked_in_snippets(stored, supervisor, query, kind):
     all_leaks = [leak for _, leaks in stored for leak in leaks]
     page = search(user=supervisor, query=query, filters=SearchFilters())
@@ -134,7 +134,7 @@ def test_it_finds_vault_masks_by_their_kind_and_shows_them_masked_in_snippets(st
 def test_it_finds_leaky_transcripts_with_the_redaction_filter(stored, supervisor):
     page = search(
         user=supervisor,
-        query="card number",
+        query="[card number]",
         filters=SearchFilters(redaction_status=Transcript.RedactionStatus.LEAKS_FOUND),
     )
     shown = [re.sub(r"<[^>]+>", "", str(hit.snippet_html)) for hit in page.results]

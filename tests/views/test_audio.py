@@ -84,3 +84,51 @@ def test_it_parses_ranges_like_rfc_9110():
     assert parse_range("bytes=-500", 100) == (0, 99)
     with pytest.raises(UnsatisfiableRange):
         parse_range("bytes=100-", 100)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from genesys.clock import FakeClock
+    from reviews.views import audio
+
+    fake = FakeClock()
+    monkeypatch.setattr(audio, "CLOCK", fake)
+    return fake
+
+
+def _cached(recording, clock, *, hours: float = 24):
+    """The recording as an on-demand playback copy (reviews/pipeline/audio_cache.py) until `hours` from now."""
+    from datetime import UTC, datetime, timedelta
+
+    until = datetime.fromtimestamp(clock.time(), tz=UTC) + timedelta(hours=hours)
+    type(recording).objects.filter(pk=recording.pk).update(kept=False, cached_until=until)
+    recording.refresh_from_db()
+    return recording
+
+
+def test_it_streams_and_audits_a_cached_copy_like_kept_audio(alice_client, recording, build, clock):
+    _cached(recording, clock)
+
+    response = alice_client.get(_url(recording), headers={"Range": "bytes=0-"})
+
+    assert response.status_code == 206 and b"".join(response.streaming_content) == build.audio_bytes
+    event = AuditEvent.objects.get(action=AuditEvent.Action.PLAY_AUDIO)
+    assert (event.user.username, event.object_id, event.detail) == ("alice", "rec-1", {"conversation": "conv-q1"})
+
+
+def test_it_refuses_an_expired_copy_before_the_sweep_deletes_it(alice_client, recording, clock):
+    _cached(recording, clock, hours=1)
+    clock.advance(3600)
+
+    assert alice_client.get(_url(recording)).status_code == 404
+    assert _plays() == 0
+    denial = AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_DENIED)
+    assert (denial.object_type, denial.detail["reason"]) == ("recording", "cached copy expired")
+
+
+def test_it_audits_the_denial_of_a_recording_outside_the_users_scope(alice_client, other_conversation, build):
+    foreign = build.audio(other_conversation, recording_id="rec-2")
+
+    assert alice_client.get(_url(foreign)).status_code == 404
+    denial = AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_DENIED)
+    assert (denial.object_id, denial.detail["operation"]) == ("conv-q2", "play_audio")

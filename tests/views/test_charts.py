@@ -32,19 +32,37 @@ def test_it_only_aggregates_conversations_the_user_may_see(alice_client, convers
     assert response.context["latency_rows"][0]["count"] == 1
 
 
-def test_it_filters_by_queue_and_agent_genesys_ids(alice_client, conversation, monkeypatch):
-    seen = {}
-    monkeypatch.setattr(aggregates, "accuracy_by_day", lambda **scope: seen.update(scope) or [])
-    alice_client.get("/charts/", {"queue": "queue-1", "agent": "agent-Dana Agent", "days": "7"})
-    assert (seen["queue"], seen["agent"]) == ("queue-1", "agent-Dana Agent")
+def test_it_filters_by_queue_agent_and_period_with_the_search_filters(
+    alice_client, conversation, q1, d1, build, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviews.search import filters as call_filters
+
+    other_agent = build.conversation("conv-q1-olly", queue=q1, division=d1, agent_name="Olly")
+    build.transcript(other_agent, [])
+    old = build.conversation("conv-q1-old", queue=q1, division=d1, started_at=timezone.now() - timedelta(days=20))
+    build.transcript(old, [])
+    used = []
+    real = call_filters.conversations
+    monkeypatch.setattr(call_filters, "conversations", lambda **kwargs: used.append(kwargs) or real(**kwargs))
+
+    def counted(params):
+        rows = alice_client.get("/charts/", params).context["accuracy_rows"]
+        return sum(row["conversations"] for row in rows)
+
+    assert counted({"queue": "queue-1", "days": "30"}) == 3
+    assert counted({"queue": "queue-1", "agent": "agent-Dana Agent", "days": "7"}) == 1
+    assert counted({"agent": "agent-Olly", "days": "7"}) == 1
+    assert used[-1]["filters"].agents == ("agent-Olly",)  # the one filter implementation decided
 
 
-def test_it_ignores_a_queue_outside_the_users_scope(alice_client, conversation, other_conversation, monkeypatch):
-    seen = {}
-    monkeypatch.setattr(aggregates, "accuracy_by_day", lambda **scope: seen.update(scope) or [])
+def test_it_ignores_a_queue_outside_the_users_scope(alice_client, conversation, other_conversation):
     response = alice_client.get("/charts/", {"queue": "queue-2"})
     assert response.status_code == 200
-    assert seen["queue"] is None
+    assert sum(row["conversations"] for row in response.context["accuracy_rows"]) == 1
     assert b"Q2 Claims" not in response.content
 
 

@@ -197,7 +197,10 @@ def test_it_changes_nothing_once_resolved(carol_client, carol, escalated, dora):
     carol_client.post(f"/escalations/{escalated.pk}/assign", {"assignee": dora.pk})
     escalated.refresh_from_db()
     assert (escalated.outcome, escalated.assignee) == ("no_issue", None)
-    assert _steps(escalated) == ["escalate"]
+    # The refused steps are audited as refused; nothing else was written.
+    assert _steps(escalated) == ["escalate", "resolve", "assign"]
+    refused = AuditEvent.objects.filter(action=AuditEvent.Action.ESCALATION, detail__refused__isnull=False)
+    assert [event.detail["step"] for event in refused.order_by("at", "pk")] == ["resolve", "assign"]
     assert b"nothing more can change" in carol_client.get(f"/escalations/{escalated.pk}/").content
 
 

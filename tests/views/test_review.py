@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from reviews.models import AuditEvent, Conversation, ReviewNote
+from reviews.models import AuditEvent, Conversation, Escalation, ReviewNote
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +91,34 @@ def test_it_refuses_a_transition_the_workflow_does_not_allow(alice_client, conve
 
 def test_it_finishes_a_review_and_stamps_the_time(alice_client, conversation):
     Conversation.objects.filter(pk=conversation.pk).update(review_status="in_review")
-    alice_client.post("/conversations/conv-q1/review", {"status": "escalated", "note": ""})
+    alice_client.post("/conversations/conv-q1/review", {"status": "escalated", "note": "Refund outside policy"})
     conversation.refresh_from_db()
     assert conversation.review_status == "escalated"
     assert conversation.reviewed_at is not None
+
+
+def test_it_refuses_an_escalation_without_a_reason(alice_client, conversation):
+    Conversation.objects.filter(pk=conversation.pk).update(review_status="in_review")
+    response = alice_client.post("/conversations/conv-q1/review", {"status": "escalated", "note": "  "})
+    assert response.status_code == 302
+    assert Conversation.objects.get(pk=conversation.pk).review_status == "in_review"
+    assert not Escalation.objects.exists()
+    assert not ReviewNote.objects.exists()
+
+
+def test_it_rolls_the_status_back_when_the_escalation_cannot_be_opened(alice_client, conversation, monkeypatch):
+    from reviews.views import escalations
+
+    def broken(**_):
+        raise RuntimeError("the escalation case could not be written")
+
+    Conversation.objects.filter(pk=conversation.pk).update(review_status="in_review")
+    monkeypatch.setattr(escalations.Escalation, "open_for", broken)
+    alice_client.raise_request_exception = False
+    response = alice_client.post("/conversations/conv-q1/review", {"status": "escalated", "note": "Refund promise"})
+    assert response.status_code == 500
+    assert Conversation.objects.get(pk=conversation.pk).review_status == "in_review"
+    assert not ReviewNote.objects.exists()
 
 
 def test_it_redirects_after_a_plain_form_post(alice_client, conversation):
@@ -511,3 +535,15 @@ def test_it_shows_each_redaction_status_once_worst_first(alice_client, two_parts
     body = alice_client.get("/conversations/conv-parts/").content.decode()
     header = body[body.index("<dt>Redaction</dt>") :].split("</dd>")[0]
     assert header.index("Leaks found") < header.index("Verified") and header.count("badge") == 2
+
+
+def test_it_closes_the_work_queue_assignments_of_a_finished_review(alice_client, alice, conversation):
+    from reviews.models import ReviewAssignment
+
+    Conversation.objects.filter(pk=conversation.pk).update(review_status="in_review")
+    assignment = ReviewAssignment.objects.create(
+        conversation=conversation, assignee=alice, due_at=conversation.started_at
+    )
+    alice_client.post("/conversations/conv-q1/review", {"status": "reviewed", "note": ""})
+    assignment.refresh_from_db()
+    assert assignment.status == "done" and assignment.done_at is not None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from reviews.models import AuditEvent, Conversation
@@ -7,10 +9,9 @@ from reviews.models import AuditEvent, Conversation
 pytestmark = pytest.mark.django_db
 
 
-def test_it_redirects_home_to_search(alice_client):
-    response = alice_client.get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/search/"
+def test_it_lands_reviewers_on_their_queue_and_everyone_else_on_search(alice_client, carol_client):
+    assert alice_client.get("/")["Location"] == "/queue/"
+    assert carol_client.get("/")["Location"] == "/search/"
 
 
 def test_it_lists_recent_conversations_in_scope_only(alice_client, conversation, other_conversation):
@@ -108,11 +109,72 @@ def test_it_pages_with_a_cursor(alice_client, conversation, q1, d1, build, monke
     assert second_page.context["next_url"] == ""
 
 
+def listed(response) -> list[Conversation]:
+    return [item.conversation for item in response.context["listing"].items]
+
+
 def test_it_lists_conversations_matching_filters_without_words(alice_client, conversation, q1, d1, build):
     escalated = build.conversation("conv-escalated", queue=q1, division=d1, review_status="escalated")
     response = alice_client.get("/search/", {"review_status": Conversation.ReviewStatus.ESCALATED})
-    assert list(response.context["listed"]) == [escalated]
+    assert listed(response) == [escalated]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.SEARCH).count() == 1
+    assert "1 conversation<" in response.content.decode()  # the total
+
+
+def test_it_lists_calls_by_speaker_alone(alice_client, conversation, q1, d1, build):
+    """A speaker filter alone used to be ignored: every call was listed."""
+    ivr_only = build.conversation("conv-ivr", queue=q1, division=d1)
+    build.transcript(ivr_only, [{"speaker": "internal", "start_ms": 0, "end_ms": 1, "text": "press one"}])
+    assert listed(alice_client.get("/search/", {"speaker": "external"})) == [conversation]
+    assert set(listed(alice_client.get("/search/", {"speaker": "internal"}))) == {conversation, ivr_only}
+
+
+def test_it_filters_the_page_by_duration_in_minutes_topic_and_sentiment(alice_client, conversation):
+    # The fixture call lasts 3 min 25 s, has the topic "Refund" and sentiments 0.6 and -0.7 (mean -0.05).
+    assert listed(alice_client.get("/search/", {"duration_min": "3", "duration_max": "3.5"})) == [conversation]
+    assert listed(alice_client.get("/search/", {"duration_min": "3.5"})) == []
+    assert listed(alice_client.get("/search/", {"topic": "refund", "sentiment": "neutral"})) == [conversation]
+    assert listed(alice_client.get("/search/", {"sentiment": "negative"})) == []
+    assert listed(alice_client.get("/search/", {"leak_kind": "card_number", "direction": "inbound"})) == [conversation]
+    assert listed(alice_client.get("/search/", {"audio_only": "on"})) == []
+
+
+def test_it_sorts_the_list_and_shows_each_calls_facts(alice_client, conversation, q1, d1, build):
+    longer = build.conversation("conv-long", queue=q1, division=d1)
+    longer.ended_at = longer.started_at + timedelta(minutes=30)
+    longer.save()
+    assert listed(alice_client.get("/search/", {"sort": "duration_desc"})) == [longer, conversation]
+    assert listed(alice_client.get("/search/", {"sort": "duration_asc"})) == [conversation, longer]
+    body = alice_client.get("/search/", {"sort": "duration_asc"}).content.decode()
+    assert "<td>03:25</td>" in body and "<td>30:00</td>" in body
+    assert '<span class="chip sentiment-neutral">Neutral</span>' in body and "<td>82%</td>" in body
+
+
+def test_it_sorts_hits_by_the_chosen_order(alice_client, conversation, q1, d1, build):
+    longer = build.conversation("conv-long", queue=q1, division=d1)
+    longer.ended_at = longer.started_at + timedelta(minutes=30)
+    longer.save()
+    build.transcript(longer, [{"speaker": "external", "start_ms": 0, "end_ms": 1, "text": "a refund"}])
+    groups = alice_client.get("/search/", {"q": "refund", "sort": "duration_desc"}).context["page"].groups
+    assert [group.conversation for group in groups] == [longer, conversation]
+    assert groups[0].metrics.duration_ms == 30 * 60_000
+
+
+def test_it_resubmits_when_the_sort_changes_without_inline_script(alice_client):
+    body = alice_client.get("/search/").content.decode()
+    assert 'hx-trigger="submit, change from:#id_sort"' in body
+    assert "<script>" not in body.split("</head>")[1]
+
+
+def test_it_quotes_the_query_once_when_nothing_matches(alice_client, conversation):
+    body = alice_client.get("/search/", {"q": '"no such phrase"'}).content.decode()
+    assert "No transcripts match <q>no such phrase</q>." in body
+    assert "&quot;no such phrase&quot;</q>" not in body and body.count("<q>") == 1
+
+
+def test_it_offers_the_list_as_csv_with_the_same_filters(alice_client, conversation):
+    body = alice_client.get("/search/", {"q": "refund", "sort": "date_asc", "cursor": "bzox"}).content.decode()
+    assert 'href="/search/export.csv?q=refund&amp;sort=date_asc"' in body
 
 
 # Conversations with several transcript parts
@@ -125,21 +187,19 @@ def test_it_finds_hits_in_every_part_of_a_call(alice_client, two_parts):
     assert sorted(hit.communication_id for hit in group.hits) == ["comm-consult", "comm-customer"]
 
 
-def test_it_lists_a_multi_part_call_once_and_tests_part_filters_on_one_part(alice_client, two_parts):
+def test_it_lists_a_multi_part_call_once_and_tests_the_calls_own_values(alice_client, two_parts):
     from reviews.models import Transcript
 
-    assert alice_client.get("/search/", {"redaction_status": "verified"}).context["listed"] == [
-        two_parts.conversation
-    ]  # both parts match: one row, not one per part
-    Transcript.objects.filter(pk=two_parts.later.pk).update(redaction_status="leaks_found", confidence_mean=0.3)
-    # Part 1 is verified at 90%, part 2 leaks at 30%: no single part leaks with confidence >= 85%.
-    assert (
-        alice_client.get("/search/", {"redaction_status": "leaks_found", "confidence_min": "85"}).context["listed"]
-        == []
-    )
-    assert alice_client.get("/search/", {"redaction_status": "leaks_found", "confidence_max": "40"}).context[
-        "listed"
-    ] == [two_parts.conversation]
+    # both parts match: one row, not one per part
+    assert listed(alice_client.get("/search/", {"redaction_status": "verified"})) == [two_parts.conversation]
+    Transcript.objects.filter(pk=two_parts.later.pk).update(redaction_status="leaks_found")
+    # The call: worst status "leaks found"; confidence 0.9 on 100 words and 0.6 on 300 words: 67.5%.
+    assert listed(alice_client.get("/search/", {"redaction_status": "verified"})) == []
+    both = {"redaction_status": "leaks_found", "confidence_min": "67", "confidence_max": "68"}
+    assert listed(alice_client.get("/search/", both)) == [two_parts.conversation]
+    assert listed(alice_client.get("/search/", {"confidence_min": "85"})) == []
+    # With words the call's values apply the same way.
+    assert alice_client.get("/search/", {"q": "zebra", "confidence_min": "85"}).context["page"].groups == []
 
 
 def test_it_buckets_utterance_ids_per_part_not_per_conversation(alice, two_parts):

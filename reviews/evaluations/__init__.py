@@ -1,0 +1,1 @@
+"""Evaluations (scorecards): scoring, automatic answers, the human workflow and coverage (issue 13 §2)."""
