@@ -153,7 +153,7 @@ def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
     hit_turn = page.locator(f"#u-{utterance.pk}")
     assert phrase.split()[0] in hit_turn.inner_text().lower()  # the turn that was found, not a neighbour
 
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
     audio_ms = page.evaluate("document.getElementById('player').duration") * 1000
     position_ms = page.evaluate("document.getElementById('player').currentTime") * 1000
     # A turn the audio covers, well away from where the player is now, so a seek is unmistakable.
@@ -166,7 +166,8 @@ def test_it_walks_the_supervisor_review_flow(page, supervisor, ingested):
     assert target is not None, "the recording is too short to show a seek"
     page.click(f"#u-{target.pk} button.seek")
     page.wait_for_function(
-        f"Math.abs(document.getElementById('player').currentTime * 1000 - {target.start_ms}) < 1500", timeout=10_000
+        f"() => Math.abs(document.getElementById('player').currentTime * 1000 - {target.start_ms}) < 1500",
+        timeout=10_000,
     )
     assert "playing" in (page.locator(f"#u-{target.pk}").get_attribute("class") or "")
     screenshot(page, "review")

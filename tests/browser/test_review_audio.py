@@ -130,7 +130,7 @@ def test_it_prepares_the_audio_in_the_background_then_plays_it_in_sync_with_the_
 
     _be_the_worker(world, conversation)
     page.wait_for_selector("#player", timeout=15_000)  # the poll swapped the player in
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15_000)
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1", timeout=15_000)
     assert "ready to play" in status.text_content()  # announced; shown only until the player is there
     assert abs(_player(page, "p.duration") * 1000 - sim.duration_ms) < 200  # as long as the call
     assert page.get_attribute("#player", "aria-label") == "Call recording"
@@ -143,14 +143,14 @@ def test_it_prepares_the_audio_in_the_background_then_plays_it_in_sync_with_the_
     target_start = int(target.get_attribute("data-start"))
     target.locator(".text").click()
     page.wait_for_function(
-        f"Math.abs(document.getElementById('player').currentTime * 1000 - {target_start}) < 1000", timeout=10_000
+        f"() => Math.abs(document.getElementById('player').currentTime * 1000 - {target_start}) < 1000", timeout=10_000
     )
     assert "playing" in target.get_attribute("class") and target.get_attribute("aria-current") == "time"
 
     # Playing moves on: the highlighted turn is always the one the audio is in.
     page.click("#turns .turn:first-child .timestamp")  # its time button: play from the first turn
-    page.wait_for_function("!document.getElementById('player').paused", timeout=10_000)
-    page.wait_for_function("document.getElementById('player').currentTime > 1.5", timeout=15_000)
+    page.wait_for_function("() => !document.getElementById('player').paused", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('player').currentTime > 1.5", timeout=15_000)
     playing = page.locator("#turns .turn.playing")
     assert playing.count() == 1
     position_ms = _player(page, "p.currentTime") * 1000
@@ -162,7 +162,7 @@ def test_it_prepares_the_audio_in_the_background_then_plays_it_in_sync_with_the_
     # Keys, with focus outside form fields: Space pauses, the arrows seek 5 s.
     page.locator("h1").click()
     page.keyboard.press("Space")
-    page.wait_for_function("document.getElementById('player').paused", timeout=5_000)
+    page.wait_for_function("() => document.getElementById('player').paused", timeout=5_000)
     before = _player(page, "p.currentTime")
     page.keyboard.press("ArrowRight")
     assert abs(_player(page, "p.currentTime") - before - 5) < 0.3
