@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -129,3 +130,8 @@ def can_handle_escalations(user) -> bool:
 def can_handle_subject_requests(user) -> bool:
     """Find, export and erase a data subject's calls: compliance officers only (staff alone get nothing)."""
     return is_signed_in(user) and COMPLIANCE in group_names(user)
+
+
+def compliance_officers():
+    """Active members of the Compliance group: who may own a legal hold or be assigned an escalation."""
+    return get_user_model().objects.filter(is_active=True, groups__name=COMPLIANCE).order_by("username").distinct()

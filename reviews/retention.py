@@ -150,11 +150,14 @@ def conversations_covered_by(hold: LegalHold):
         return Conversation.objects.filter(agent_id=hold.agent_id)
     if hold.kind == LegalHold.Kind.DATE_RANGE:
         return Conversation.objects.filter(started_at__gte=hold.starts_at, started_at__lt=hold.ends_at)
-    # The digest is 64 hex characters: a text match on the JSON finds exactly the conversations that carry it.
-    candidates = Conversation.objects.filter(participants__icontains=hold.phone_digest)
-    return Conversation.objects.filter(
-        pk__in=[c.pk for c in candidates if hold.phone_digest in conversation_phone_digests(c)]
-    )
+    return Conversation.objects.filter(pk__in=callers_with_digest(hold.phone_digest))
+
+
+def callers_with_digest(digest: str) -> set[int]:
+    """The pks of the conversations whose caller's number has this digest (`aniDigest`)."""
+    # The digest is 64 hex characters: a text match on the JSON narrows it down, the parsed summary decides.
+    candidates = Conversation.objects.filter(participants__icontains=digest).only("pk", "participants")
+    return {c.pk for c in candidates if digest in conversation_phone_digests(c)}
 
 
 def place_hold(
@@ -503,14 +506,20 @@ def delete_items(items: list[DueItem], *, run_id: str, now: datetime, action: st
             object_id=conversation.genesys_id,
             detail=detail | {"items": [{"item": i.item, "item_id": i.item_id, "sha256": i.row.sha256} for i in items]},
         )
-    # After the commit: a rolled-back deletion must never have lost its files. Content-addressed blobs may be shared.
-    for raw_path in paths:
-        if Transcript.objects.filter(raw_path=raw_path).exists():
-            continue
-        if AudioRecording.objects.filter(raw_path=raw_path).exists():
-            continue
-        path = blobs.absolute_path(raw_path)
-        if path.is_file():
-            path.unlink()
-            deletion.blobs_deleted += 1
+    # After the commit: a rolled-back deletion must never have lost its files.
+    deletion.blobs_deleted = sum(remove_unreferenced_blob(raw_path) for raw_path in paths)
     return deletion
+
+
+def remove_unreferenced_blob(raw_path: str) -> int:
+    """Delete a blob no transcript or recording points at any more (1), else keep it (0): blobs are
+    content-addressed, so two rows may share one."""
+    if Transcript.objects.filter(raw_path=raw_path).exists():
+        return 0
+    if AudioRecording.objects.filter(raw_path=raw_path).exists():
+        return 0
+    path = blobs.absolute_path(raw_path)
+    if not path.is_file():
+        return 0
+    path.unlink()
+    return 1

@@ -51,6 +51,7 @@ from reviews.models import (
     Utterance,
 )
 from reviews.redaction import mask_text
+from reviews.spreadsheets import neutralise
 from reviews.transcript_export import export_json, export_text
 from reviews.views.parts import UTTERANCE_ORDER, describe_parts, ordered_parts
 
@@ -156,14 +157,9 @@ class Match:
 def find_matches(subject_request: SubjectRequest, *, now: datetime) -> list[Match]:
     """Every call of the subject, oldest first, with what is held, what holds it and what was deleted already."""
     digest = subject_request.identifier_digest
-    caller_pks: set[int] = set()
-    if subject_request.identifier_kind == identifiers.PHONE:
-        # The digest is 64 hex characters: a text match on the JSON narrows it down, the parsed summary decides.
-        for pk, participants in Conversation.objects.filter(participants__icontains=digest).values_list(
-            "pk", "participants"
-        ):
-            if digest in {p.get("aniDigest") for p in participants or [] if isinstance(p, dict)}:
-                caller_pks.add(pk)
+    caller_pks = (
+        retention.callers_with_digest(digest) if subject_request.identifier_kind == identifiers.PHONE else set()
+    )
     mentions: dict[int, list[IdentifierMention]] = {}
     for mention in IdentifierMention.objects.filter(digest=digest).order_by("pk"):
         mentions.setdefault(mention.conversation_id, []).append(mention)
@@ -319,7 +315,7 @@ def _access_log(genesys_ids: Iterable[str]) -> str:
     writer.writerow(ACCESS_LOG_COLUMNS)
     for event in events.order_by("at", "pk").iterator(chunk_size=2000):
         writer.writerow(
-            _cell(value)
+            neutralise(value)
             for value in (
                 event.at.astimezone(UTC).isoformat(),
                 event.username,
@@ -332,12 +328,6 @@ def _access_log(genesys_ids: Iterable[str]) -> str:
             )
         )
     return buffer.getvalue()
-
-
-def _cell(value) -> str:
-    """CSV injection: a cell a spreadsheet would run as a formula is quoted as text."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _safe_name(value: str) -> str:

@@ -38,7 +38,6 @@ from django.db.models import F
 
 from genesys.clock import Clock
 from genesys.errors import GenesysError, NotFoundError, PermissionDeniedError
-from reviews import blobs
 from reviews.compliance.outbox import record_audio_archive
 from reviews.models import AudioRecording, Conversation
 from reviews.pipeline.fallback import (
@@ -51,6 +50,7 @@ from reviews.pipeline.fallback import (
 )
 from reviews.pipeline.schedule import now_of
 from reviews.pipeline.transitions import safe_error
+from reviews.retention import remove_unreferenced_blob
 
 logger = logging.getLogger(__name__)
 
@@ -379,14 +379,3 @@ def sweep_audio_cache(*, now: datetime, limit: int = SWEEP_BATCH) -> SweepReport
     if report.deleted:
         logger.info("audio cache sweep deleted=%d blobs=%d", report.deleted, report.blobs_deleted)
     return report
-
-
-def remove_unreferenced_blob(raw_path: str) -> int:
-    """Delete an audio blob no row points at any more (blobs are content-addressed: two rows may share one)."""
-    if AudioRecording.objects.filter(raw_path=raw_path).exists():
-        return 0
-    path = blobs.absolute_path(raw_path)
-    if not path.is_file():
-        return 0
-    path.unlink()
-    return 1

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from reviews import access, audit, audit_chain
 from reviews.models import AuditEvent
+from reviews.spreadsheets import neutralise
 
 Action = AuditEvent.Action
 PAGE_SIZE = 50
@@ -48,8 +49,6 @@ CSV_COLUMNS = (
     "id", "at", "username", "action", "outcome", "object_type", "object_id", "ip", "count", "last_at", "detail",
     "chain_hash",
 )  # fmt: skip
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def can_read_audit_log(user) -> bool:
@@ -238,7 +237,7 @@ def _csv_lines(events: QuerySet[AuditEvent]):
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.iterator(chunk_size=2000):
-        yield writer.writerow([_cell(value) for value in _csv_row(event)])
+        yield writer.writerow([neutralise(value) for value in _csv_row(event)])
 
 
 def _csv_row(event: AuditEvent) -> list:
@@ -256,8 +255,3 @@ def _csv_row(event: AuditEvent) -> list:
         json.dumps(event.detail, sort_keys=True, ensure_ascii=False),
         event.chain_hash,
     ]
-
-
-def _cell(value) -> str:
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text

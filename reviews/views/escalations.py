@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -37,20 +36,13 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = compliance_officers()
+        self.fields["assignee"].queryset = access.compliance_officers()
 
 
 class ResolveForm(forms.Form):
     outcome = forms.ChoiceField(choices=Escalation.Outcome.choices, label="Outcome")
     note = forms.CharField(
         required=False, max_length=MAX_TEXT, label="Resolution note", widget=forms.Textarea(attrs={"rows": 3})
-    )
-
-
-def compliance_officers():
-    """Whom a case can be assigned to: active members of the Compliance group."""
-    return (
-        get_user_model().objects.filter(is_active=True, groups__name=access.COMPLIANCE).order_by("username").distinct()
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -24,12 +23,6 @@ from reviews.models import Agent, LegalHold, PurgeTombstone, RetentionRule
 
 LIST_LIMIT = 100
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-
-
-def compliance_officers():
-    return (
-        get_user_model().objects.filter(is_active=True, groups__name=access.COMPLIANCE).order_by("username").distinct()
-    )
 
 
 class HoldForm(forms.Form):
@@ -46,7 +39,7 @@ class HoldForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = compliance_officers()
+        self.fields["owner"].queryset = access.compliance_officers()
         for name in ("starts_at", "ends_at"):
             self.fields[name].widget.input_type = "datetime-local"
 

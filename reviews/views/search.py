@@ -28,14 +28,13 @@ from reviews.redaction import FINDING_KINDS
 from reviews.redaction.masks import VAULT_MASK_LABELS
 from reviews.search import filters as call_filters
 from reviews.search import service
+from reviews.spreadsheets import neutralise
 from reviews.templatetags.transcript_tags import mmss
 from reviews.views import work_queue
 
 PAGE_SIZE = 20  # conversations per page; with words, each with its best few hits
 EXPORT_MAX_ROWS = service.MAX_LISTING_OFFSET
 EXPORT_CHUNK = 500
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SECONDS_PER_MINUTE = 60
 
 
@@ -263,12 +262,6 @@ EXPORT_COLUMNS = (
     "best_match",
     "url",
 )
-
-
-def neutralise(value) -> str:
-    """A text cell a spreadsheet shows as text: one starting with a formula character gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _plain_snippet(snippet_html) -> str:
