@@ -331,7 +331,7 @@ def django_child() -> None:
                 "unknown field",
                 "POST",
                 "/api/transcripts/search",
-                b'{"query":"card","evaluated":"x"}',
+                b'{"query":"card","scored":"x"}',
                 "application/json",
                 {},
             ),

@@ -1,6 +1,6 @@
 """`make demo`: the whole product on embedded defaults, from a fresh checkout, left running in the background.
 
-`make demo` (bin/demo.py) migrates, starts the Genesys emulator, ingests its last 24 hours in the foreground
+`make demo` (bin/demo.py) migrates, starts the Genesys emulator, ingests its 30 days of calls in the foreground
 the first time, creates the demo users, starts the web app (gunicorn) and the django-q2 worker, and returns;
 its last lines say what still runs (pids, ports, logs) and how to stop it: `make demo-stop` (bin/demo.py stop).
 
@@ -36,6 +36,10 @@ PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8787"))
 CONVERSATIONS = int(os.environ.get("DEMO_CONVERSATIONS", "300"))
 EMULATOR_SEED = 7
+# The emulator's calls cover this much history before its (pinned) start, written as lifelike calls (templated
+# sentences, business hours, one locale per division, agents and lines that differ: genesys/emulator/data.py), so
+# the quality dashboard's weekly trends over 7 and 30 days have points and per-agent differences to show.
+HISTORY = timedelta(days=30)
 # The emulator's live calls keep ending for this long after its (pinned) start (genesys_emulator LIVE_WINDOW).
 LIVE_WINDOW = timedelta(minutes=30)
 # gunicorn waits up to graceful_timeout (gunicorn.conf.py) for requests in flight; qcluster finishes its tasks.
@@ -107,12 +111,14 @@ def ingest_window(state: dict, *, now: datetime) -> tuple[datetime, datetime] | 
     if state["ingested"]:
         return None
     pinned = datetime.fromisoformat(state["emulator_now"])
-    # Up to now, and no further than the live calls go: a first start interrupted and resumed later still
-    # gets the live calls, which the worker's incremental discovery (24 h back from now) might no longer reach.
-    return pinned - timedelta(hours=25), min(now.astimezone(UTC).replace(microsecond=0), pinned + LIVE_WINDOW)
+    # From an hour before the emulator's first call (HISTORY back); up to now, and no further than the live calls
+    # go: a first start interrupted and resumed later still gets the live calls, which the worker's incremental
+    # discovery (24 h back from now) might no longer reach.
+    return pinned - HISTORY - timedelta(hours=1), min(now.astimezone(UTC).replace(microsecond=0), pinned + LIVE_WINDOW)
 
 
 def emulator_command(state: dict, *, port: int, conversations: int) -> list[str]:
+    start = datetime.fromisoformat(state["emulator_now"]) - HISTORY
     return [
         PYTHON,
         str(Path(__file__).resolve()),
@@ -125,6 +131,9 @@ def emulator_command(state: dict, *, port: int, conversations: int) -> list[str]
         str(EMULATOR_SEED),
         "--conversations",
         str(conversations),
+        "--start",  # the window ends at --now (no --end), so the live calls keep coming
+        start.isoformat(),
+        "--lifelike",
     ]
 
 

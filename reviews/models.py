@@ -266,7 +266,15 @@ class Utterance(models.Model):
     class Meta:
         ordering = ["transcript_id", "index"]
         constraints = [models.UniqueConstraint(fields=["transcript", "index"], name="utterance_position")]
-        indexes = [models.Index(fields=["conversation", "start_ms"], name="utt_conv_time_idx")]
+        indexes = [
+            models.Index(fields=["conversation", "start_ms"], name="utt_conv_time_idx"),
+            # The call-level sentiment (search filters and the quality dashboard) reads only phrases that carry one.
+            models.Index(
+                fields=["conversation", "sentiment"],
+                condition=models.Q(sentiment__isnull=False),
+                name="utt_conv_sentiment_idx",
+            ),
+        ]
 
 
 class RedactionFinding(models.Model):
@@ -433,6 +441,9 @@ class ReviewNote(models.Model):
     body = models.TextField(blank=True)
     status_from = models.CharField(max_length=16, blank=True)
     status_to = models.CharField(max_length=16, blank=True)
+    # The moment the note is pinned to, in ms from the conversation start (as Utterance.start_ms); none for a
+    # note about the whole call.
+    at_ms = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

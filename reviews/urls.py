@@ -7,6 +7,7 @@ from reviews.views import account, api, audio, charts, escalations, health, metr
 from reviews.views import audit_log as audit_log_views
 from reviews.views import evaluations as evaluation_views
 from reviews.views import holds as holds_views
+from reviews.views import quality as quality_views
 from reviews.views import subject_requests as subject_request_views
 from reviews.views import work_queue as work_queue_views
 
@@ -79,4 +80,7 @@ urlpatterns = [
     path("queue/assign", work_queue_views.bulk_assign, name="work-queue-assign"),
     path("queue/reviewed", work_queue_views.bulk_reviewed, name="work-queue-reviewed"),
     # --- end work queues ---
+    # --- Quality dashboard (issue 13 §4) ---
+    path("quality/", quality_views.quality, name="quality"),
+    # --- end quality dashboard ---
 ]

@@ -65,7 +65,7 @@ def test_it_ingests_in_the_foreground_only_until_a_start_did():
     state = {"emulator_now": FIRST_START.isoformat(), "ingested": False}
 
     assert demo.ingest_window(state, now=FIRST_START + timedelta(seconds=5)) == (
-        FIRST_START - timedelta(hours=25),
+        FIRST_START - demo.HISTORY - timedelta(hours=1),
         FIRST_START + timedelta(seconds=5),
     )
     # A first start interrupted and run again the next day still reaches the live calls, and no further.
@@ -166,3 +166,15 @@ def test_it_keeps_a_signed_in_session_across_a_restart(client, settings, tmp_pat
     call_command("demo_users", stdout=io.StringIO())
 
     assert client.get("/search/").status_code == 200  # not a redirect to the sign-in page
+
+
+def test_it_serves_thirty_days_of_lifelike_calls():
+    state = {"emulator_now": FIRST_START.isoformat(), "ingested": False}
+    command = demo.emulator_command(state, port=18787, conversations=40)
+    assert command[command.index("--start") + 1] == (FIRST_START - demo.HISTORY).isoformat()
+
+    pinned, _ = demo.build_pinned_emulator(command[command.index("emulator") + 1 :])
+
+    dataset = pinned.dataset
+    assert dataset.lifelike and (dataset.start, dataset.end) == (FIRST_START - demo.HISTORY, FIRST_START)
+    assert min(c.start for c in dataset.conversations) < FIRST_START - demo.HISTORY + timedelta(days=3)

@@ -50,6 +50,10 @@ TOPICS = (
     ("Complaint", "not happy"),
     ("Hold", "short hold"),
     ("Closing", "anything else i can help"),
+    # Said only in lifelike calls (data.py), so the plain documents stay as they were.
+    ("Fraud", "fraud"),
+    ("Cancellation", "cancel my"),
+    ("Delivery", "hasn't arrived"),
 )
 
 
@@ -108,7 +112,7 @@ def _iter_valid(
     }
     transcript_header = {
         "transcriptId": part.transcript_id if part else transcript.transcript_id,
-        "language": "en-US",
+        "language": transcript.language,
         "programId": transcript.program_id,
         "engineId": transcript.engine_id,
         "startTime": transcript_start,
@@ -167,7 +171,7 @@ def phrase_json(
         words.append(
             {
                 "word": token,
-                "confidence": _word_confidence(rng),
+                "confidence": _word_confidence(rng, phrase.noise),
                 "offset": {"milliseconds": cursor - document_offset_ms},
                 "startTimeMs": conversation_start_ms + cursor,
                 "duration": {"milliseconds": length},
@@ -191,11 +195,12 @@ def phrase_json(
     }
 
 
-def _word_confidence(rng: random.Random) -> float:
-    # Skewed towards high confidence with a long low tail, like real ASR output (0.35-0.99).
-    if rng.random() < 0.07:
+def _word_confidence(rng: random.Random, noise: float = 0.0) -> float:
+    # Skewed towards high confidence with a long low tail, like real ASR output (0.35-0.99). A harder phrase
+    # (`noise`, 0..1: a poor line, a mumbling speaker) has a fatter low tail and a lower peak.
+    if rng.random() < 0.07 + 0.33 * noise:
         return round(rng.uniform(0.35, 0.7), 3)
-    return round(0.35 + 0.64 * rng.betavariate(6, 1.3), 3)
+    return round(0.35 + 0.64 * rng.betavariate(6 - 3.5 * noise, 1.3), 3)
 
 
 def analytics_json(

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .behaviour import search_failure
-from .data import SimConversation, SimPart, iso_ms
+from .data import SimConversation, SimPart, SimTranscript, iso_ms
 from .documents import part_object_key
 from .protocol import ApiError, int_field, invalid_date, not_found, parse_datetime, require_object
 from .resources import API_PREFIX
 
 SEARCH_RESULT_WINDOW = 1000
-TRANSCRIPT_LANGUAGE = "en-us"  # every emulated transcript is en-US
+TRANSCRIPT_LANGUAGE = "en-us"  # every plain emulated transcript is en-US (lifelike ones: their locale's)
 
 
 @dataclass
@@ -97,17 +97,17 @@ class TranscriptEndpoints:
                     continue
                 if conversation_ids is not None and conv.conversation_id not in conversation_ids:
                     continue
-                if not self._language_matches(criteria.languages):
+                if not self._language_matches(criteria.languages, _transcript_of(conv, part).language.lower()):
                     continue
                 hits.append((conv, part))
         return hits
 
-    def _language_matches(self, languages: list[str] | None) -> bool:
+    def _language_matches(self, languages: list[str] | None, language: str = TRANSCRIPT_LANGUAGE) -> bool:
         if languages is None:
             return True
         if self.behaviour.search_requires_language:
-            return TRANSCRIPT_LANGUAGE in languages
-        return languages[0] == TRANSCRIPT_LANGUAGE  # the plain emulator reads only the first value, as it always did
+            return language in languages
+        return languages[0] == language  # the plain emulator reads only the first value, as it always did
 
     def _part_ready(self, conv: SimConversation, part: SimPart) -> bool:
         ready_at = self.ready_at(conv, part)
@@ -175,10 +175,14 @@ def _search_hit(conv: SimConversation, part: SimPart) -> dict:
         "conversationId": conv.conversation_id,
         "communicationId": part.communication_id,
         "transcriptId": part.transcript_id,
-        "language": "en-US",
+        "language": _transcript_of(conv, part).language,
         "mediaType": part.media_type,
         "conversationStartTime": iso_ms(conv.start),
     }
+
+
+def _transcript_of(conv: SimConversation, part: SimPart) -> SimTranscript:
+    return conv.transcript if part.leg == "customer" else conv.consult.transcript
 
 
 def parse_search_criteria(criteria: list) -> SearchCriteria:

@@ -11,8 +11,9 @@ what it masked away), and every answer keeps the moment that decided it (utteran
 - topic present: a Genesys topic (Utterance.topics) named on the question, on any utterance of that side.
 
 `score_conversation_automatically(conversation)` writes one automatic Evaluation per current form version (it is
-idempotent: a second run updates the same rows). The ingest path should call it once a transcript is stored;
-`auto_evaluate_task` (scheduled in reviews/schedules.py) and `manage.py auto_evaluate` catch up the rest.
+idempotent: a second run updates the same rows). Ingest calls it (`score_after_store`) once each transcript part
+is committed, so a call is scored as soon as it is stored; `auto_evaluate_task` (scheduled in reviews/schedules.py,
+every 5 minutes) and `manage.py auto_evaluate` catch up whatever that missed.
 """
 
 from __future__ import annotations
@@ -258,6 +259,18 @@ def auto_evaluate_task() -> str:
     scored = score_pending()
     logger.info("automatic evaluations written", extra={"conversations": scored})
     return f"scored {scored} conversation(s)"
+
+
+def score_after_store(conversation_pk: int) -> None:
+    """Ingest's hook, run after a transcript part is committed: score the call now. The transcript is already safe,
+    so a failure here must not fail the ingest step; it is logged (ids only) and counted, and the scheduled catch-up
+    scores a call that has no automatic evaluation yet."""
+    try:
+        conversation = Conversation.objects.filter(pk=conversation_pk).first()
+        if conversation is not None:
+            score_conversation_automatically(conversation)
+    except Exception:
+        logger.exception("automatic evaluation after store failed", extra={"conversation_pk": conversation_pk})
 
 
 def auto_evaluate_conversation_task(genesys_id: str) -> str:

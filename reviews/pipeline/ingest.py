@@ -30,6 +30,7 @@ from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
 from genesys.transcript import Phrase, TranscriptDocument, parse_transcript
 from reviews import blobs
 from reviews.compliance.outbox import record_transcript_version
+from reviews.evaluations.auto import score_after_store
 from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
 from reviews.observability import observe_transcript_stored
 from reviews.pipeline.masking import PhraseMasker, associated_data_for, write_identifier_mentions
@@ -302,6 +303,7 @@ def store_transcript(
         transcript.save()
         record_transcript_version(transcript, clock=clock)
         transaction.on_commit(lambda: observe_transcript_stored(transcript))
+        transaction.on_commit(lambda: score_after_store(locked.pk))
     return transcript
 
 

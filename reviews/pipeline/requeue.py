@@ -28,6 +28,24 @@ def retry_conversation(conversation: Conversation, *, clock: Clock = SYSTEM_CLOC
     return updated
 
 
+def retry_now(conversation: Conversation, *, clock: Clock = SYSTEM_CLOCK) -> str | None:
+    """The operations page's Retry: start the conversation over (retry_conversation) and queue its advance task,
+    so a worker takes it up at once instead of waiting for a scheduled round.
+
+    Returns the django-q task id; "" when the row was started over but the broker refused the task (the advance
+    schedule then takes it up, as it is due now); None when nothing changed (not in a state a retry starts over,
+    or a worker holds it), and then nothing is queued."""
+    from django_q.tasks import async_task
+
+    if not retry_conversation(conversation, clock=clock):
+        return None
+    try:
+        return async_task(ADVANCE_CONVERSATION_TASK, conversation.genesys_id) or ""
+    except Exception as exc:  # the broker (Redis, the ORM queue) is down: the row is due now all the same
+        logger.warning("retry of conversation=%s not queued: %s", conversation.genesys_id, type(exc).__name__)
+        return ""
+
+
 def queue_now(genesys_id: str, *, clock: Clock = SYSTEM_CLOCK) -> Conversation:
     """The conversation's row, due now: created as `discovered` when unknown (the worker then resolves its
     communication ids from the recording metadata), a failed one reset, an active one made due at once."""

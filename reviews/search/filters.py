@@ -14,9 +14,10 @@ The call-level facts are defined once, here, as SQL both databases run (alias `c
 - redaction status: the worst of its parts' (leaks found, then no markers, then verified), as the API reports it;
 - topic: a Genesys topic detected in any of its phrases (names compared case-insensitively);
 - leak kind: the vault found, and masked, a value of that kind (card number, SSN, ...) in one of its parts;
-- audio only: no transcript, and a kept recording: the call's record is its audio.
-Evaluations (issue 13 §2) do not exist yet: an "evaluated or not" filter belongs in conversation_conditions and a
-"score" sort in SORT_LABELS / SORT_KEYS, as call-level SQL like the others.
+- audio only: no transcript, and a kept recording: the call's record is its audio;
+- evaluated: "human" when a person finished an evaluation of it (submitted or disputed, as coverage counts them:
+  reviews/evaluations/coverage.py), "automatic" when the rules scored it, "not_human" when no person has yet;
+- score: the mean score of its finished human evaluations, else its automatic score; none when neither exists.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from reviews.templatetags.transcript_tags import SENTIMENT_MARK
 SPEAKERS = ("internal", "external")
 DIRECTIONS = ("inbound", "outbound")
 SENTIMENTS = ("negative", "neutral", "positive")
+EVALUATED = {
+    "human": "Evaluated by a person",
+    "automatic": "Scored automatically",
+    "not_human": "Not evaluated by a person",
+}
+# An evaluation a person finished (reviews/evaluations/coverage.HUMAN_DONE: the same statuses).
+HUMAN_DONE_SQL = "e.kind = 'human' AND e.status IN ('submitted', 'disputed')"
 # Worst first: a call's redaction status is the first of these any of its parts has.
 REDACTION_WORST_FIRST = (
     Transcript.RedactionStatus.LEAKS_FOUND,
@@ -46,7 +54,7 @@ REDACTION_WORST_FIRST = (
 MAX_TOPIC_CHARS = 200
 
 # Sort key -> label. A key is "<value>_<direction>" with the value's SQL in SORT_KEYS; ties: newest call first,
-# calls without the value last. Evaluations (issue 13 §2) add "score_asc"/"score_desc" here and "score" there.
+# calls without the value last.
 SORT_LABELS = {
     "relevance": "Best match",
     "date_desc": "Newest first",
@@ -57,6 +65,8 @@ SORT_LABELS = {
     "sentiment_desc": "Most positive first",
     "confidence_asc": "Lowest confidence first",
     "confidence_desc": "Highest confidence first",
+    "score_asc": "Lowest evaluation score first",
+    "score_desc": "Highest evaluation score first",
 }
 SORTS = tuple(SORT_LABELS)
 RELEVANCE = "relevance"  # with words only: the best hit's score
@@ -87,6 +97,7 @@ class SearchFilters:
     topic: str | None = None
     leak_kind: str | None = None
     audio_only: bool = False
+    evaluated: str | None = None  # a key of EVALUATED
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -96,6 +107,7 @@ class SearchFilters:
             ("leak_kind", FINDING_KINDS),
             ("redaction_status", Transcript.RedactionStatus.values),
             ("review_status", Conversation.ReviewStatus.values),
+            ("evaluated", tuple(EVALUATED)),
         ):
             value = getattr(self, name)
             if value is not None and value not in allowed:
@@ -125,6 +137,7 @@ class SearchFilters:
             "topic": self.topic,
             "leak_kind": self.leak_kind,
             "audio_only": self.audio_only or None,
+            "evaluated": self.evaluated,
         }
         return {name: value for name, value in values.items() if value not in (None, [])}
 
@@ -173,11 +186,35 @@ def redaction_status_sql(alias: str = "c") -> str:
     )
 
 
+def score_sql(alias: str = "c") -> str:
+    human = (
+        f"(SELECT avg(e.score) FROM reviews_evaluation e WHERE e.conversation_id = {alias}.id "
+        f"AND e.score IS NOT NULL AND {HUMAN_DONE_SQL})"
+    )
+    automatic = (
+        f"(SELECT avg(e.score) FROM reviews_evaluation e WHERE e.conversation_id = {alias}.id "
+        "AND e.score IS NOT NULL AND e.kind = 'automatic')"
+    )
+    return f"COALESCE({human}, {automatic})"
+
+
+def _evaluation_exists(condition: str) -> str:
+    return f"EXISTS (SELECT 1 FROM reviews_evaluation e WHERE e.conversation_id = c.id AND {condition})"
+
+
+EVALUATED_SQL = {
+    "human": _evaluation_exists(HUMAN_DONE_SQL),
+    "automatic": _evaluation_exists("e.kind = 'automatic'"),
+    "not_human": "NOT " + _evaluation_exists(HUMAN_DONE_SQL),
+}
+
+
 SORT_KEYS = {
     "date": lambda alias: f"{alias}.started_at",
     "duration": duration_ms_sql,
     "sentiment": sentiment_sql,
     "confidence": confidence_sql,
+    "score": score_sql,
 }
 
 
@@ -322,6 +359,8 @@ def conversation_conditions(
             "JOIN reviews_transcript k ON k.id = f.transcript_id WHERE f.kind = %s)"
         )
         params.append(filters.leak_kind)
+    if filters.evaluated:
+        where.append(EVALUATED_SQL[filters.evaluated])
     if filters.audio_only:
         where.append(
             "NOT EXISTS (SELECT 1 FROM reviews_transcript a WHERE a.conversation_id = c.id) "
@@ -367,22 +406,42 @@ def _part_exists(condition: str, *, alias: str) -> str:
     return f"EXISTS (SELECT 1 FROM reviews_transcript {alias} WHERE {alias}.conversation_id = c.id AND {condition})"
 
 
-def _topic_sql(alias: str) -> str:
-    """Condition: the utterance `alias` carries the topic given as one parameter, in lower case.
+@dataclass(frozen=True)
+class TopicNamesSql:
+    """SQL pieces that read the topic names of utterance `alias`: `has_any` (a condition), `names` (a table source
+    with one row per topic, to join or put in FROM) and `name` (that row's topic name, as stored).
 
     Utterance.topics holds names, or {"name": ...} objects from older sources (templatetags.topic_names).
+    `has_any` is also the condition of the partial index utt_conv_topics_idx (migration 0017): keep them alike.
     """
+
+    has_any: str
+    names: str
+    name: str
+
+
+def topic_names_sql(alias: str) -> TopicNamesSql:
     if connection.vendor == "postgresql":
         # The CASE keeps jsonb_array_elements off a non-array even if the planner tests it first.
-        return (
-            f"{alias}.topics <> '[]'::jsonb AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
-            f"jsonb_typeof({alias}.topics) = 'array' THEN {alias}.topics ELSE '[]'::jsonb END) j(v) "
-            "WHERE lower(CASE WHEN jsonb_typeof(j.v) = 'object' THEN j.v->>'name' ELSE j.v #>> '{}' END) = %s)"
+        return TopicNamesSql(
+            has_any=f"{alias}.topics <> '[]'::jsonb",
+            names=(
+                f"jsonb_array_elements(CASE WHEN jsonb_typeof({alias}.topics) = 'array' THEN {alias}.topics "
+                "ELSE '[]'::jsonb END) j(v)"
+            ),
+            name="CASE WHEN jsonb_typeof(j.v) = 'object' THEN j.v->>'name' ELSE j.v #>> '{}' END",
         )
-    return (
-        f"{alias}.topics <> '[]' AND EXISTS (SELECT 1 FROM json_each({alias}.topics) j WHERE lower(CASE WHEN "
-        "j.type = 'object' THEN json_extract(j.value, '$.name') ELSE j.value END) = %s)"
+    return TopicNamesSql(
+        has_any=f"{alias}.topics <> '[]'",
+        names=f"json_each({alias}.topics) j",
+        name="CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.name') ELSE j.value END",
     )
+
+
+def _topic_sql(alias: str) -> str:
+    """Condition: the utterance `alias` carries the topic given as one parameter, in lower case."""
+    topics = topic_names_sql(alias)
+    return f"{topics.has_any} AND EXISTS (SELECT 1 FROM {topics.names} WHERE lower({topics.name}) = %s)"
 
 
 def _marks(values) -> str:

@@ -1,8 +1,10 @@
 """Small server-rendered SVG charts (no JS, no build step).
 
 A chart is a plain dict built by the view: {"title", "labels", "series": [{"name", "css", "values"}],
-"unit": "ms" | "ratio" | "count"}. Every value also lands in an SVG <title> so a hover or a
-screen reader gets the number; the page renders the same data as a <table> under the chart.
+"unit": "ms" | "ratio" | "count" | "score"}, optionally an "id". Every value also lands in an SVG <title> so a
+hover or a screen reader gets the number; the page renders the same data as a <table> under the chart.
+Each SVG is one image (role="img") named by its own <title> (aria-labelledby), so two charts never share a name
+as long as their titles differ; the table beside it is a region named "<title>: values".
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import math
 
 from django import template
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import slugify
 
 register = template.Library()
 
@@ -29,6 +32,8 @@ def format_value(value, unit: str = "ms") -> str:
         return f"{value * 100:.1f}%"
     if unit == "count":
         return f"{value:,.0f}"
+    if unit == "score":  # an evaluation score, 0-100
+        return f"{value:.1f}"
     if value < 1000:
         return f"{value:.0f} ms"
     if value < 60_000:
@@ -51,6 +56,8 @@ def _nice_ceiling(value: float) -> float:
 def _y_max(chart: dict) -> float:
     if chart.get("unit") == "ratio":
         return 1.0
+    if chart.get("unit") == "score":
+        return 100.0
     values = [v for series in chart["series"] for v in series["values"] if v is not None]
     if chart.get("unit") == "count":  # four whole-number gridlines
         return max(4, math.ceil(max(values, default=0) / 4) * 4)
@@ -105,16 +112,29 @@ def _x_labels(labels: list[str], xs: list[float], *, limit: int = MAX_X_LABELS) 
     ]
 
 
+def chart_id(chart: dict) -> str:
+    """The chart's element id: its own "id", else one made from its title (unique while titles are)."""
+    return chart.get("id") or "chart-" + (slugify(chart["title"]) or "untitled")
+
+
 def _svg(chart: dict, body: list[SafeString]) -> SafeString:
+    title_id = f"{chart_id(chart)}-title"
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}" preserveAspectRatio="xMidYMid meet">'
-        "<title>{}</title>{}</svg>",
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="{}" preserveAspectRatio="xMidYMid meet">'
+        '<title id="{}">{}</title>{}</svg>',
         WIDTH,
         HEIGHT,
-        chart["title"],
+        title_id,
+        title_id,
         chart["title"],
         format_html_join("", "{}", ((part,) for part in body)),
     )
+
+
+@register.filter
+def table_label(chart: dict) -> str:
+    """The accessible name of the values table beside a chart: distinct for each chart on a page."""
+    return f"{chart['title']}: values"
 
 
 def _empty(chart: dict) -> SafeString:
@@ -197,3 +217,31 @@ def bar_chart(chart: dict) -> SafeString:
 @register.filter
 def seconds_value(value) -> str:
     return format_value(None if value is None else float(value) * 1000, "ms")
+
+
+@register.simple_tag
+def table_rows(rows) -> SafeString:
+    """The body rows of a chart's (or a summary's) table, built in one pass (a page has a thousand cells).
+
+    A cell is {"text", "url", "header"}: a <td>, or a <th scope="row"> for the row's own name, its text a link
+    when there is a url; or {"is_topics": True, "topics": [{"name", "count", "url"}]}: a short list. Every text
+    and url goes through escape() (_linked), so the joined markup is safe.
+    """
+    return mark_safe("".join("<tr>" + "".join(_cell_html(cell) for cell in row) + "</tr>" for row in rows))
+
+
+def _cell_html(cell: dict) -> str:
+    if cell.get("is_topics"):
+        if not cell["topics"]:
+            return "<td>–</td>"
+        items = "".join(
+            f"<li>{_linked(topic['name'], topic['url'])} ({int(topic['count'])})</li>" for topic in cell["topics"]
+        )
+        return f'<td><ul class="quality-topics">{items}</ul></td>'
+    content = _linked(cell["text"], cell.get("url"))
+    return f'<th scope="row">{content}</th>' if cell.get("header") else f"<td>{content}</td>"
+
+
+def _linked(text, url) -> str:
+    """Escaped text, as a link when there is a url (escaped too)."""
+    return f'<a href="{escape(url)}">{escape(text)}</a>' if url else str(escape(text))

@@ -18,7 +18,7 @@ from reviews.models import ApiToken, AuditEvent, Conversation, OutboxMessage, Re
 from reviews.redaction import FINDING_KINDS
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
-from reviews.search.filters import DIRECTIONS, MAX_TOPIC_CHARS, RELEVANCE, SENTIMENTS, SORTS, SPEAKERS
+from reviews.search.filters import DIRECTIONS, EVALUATED, MAX_TOPIC_CHARS, RELEVANCE, SENTIMENTS, SORTS, SPEAKERS
 from reviews.search.query import MAX_QUERY_CHARS
 from reviews.views.parts import METRIC_FIELDS, combined_metrics, describe_parts, ordered_parts, outcome_to_show
 
@@ -47,6 +47,7 @@ SEARCH_FIELDS = {
     "topic",
     "leakKind",
     "audioOnly",
+    "evaluated",
     "sort",
 }
 MAX_DURATION_SECONDS = 86_400
@@ -250,6 +251,7 @@ def _search_filters(body: dict) -> SearchFilters:
         topic=_string(body, "topic", max_chars=MAX_TOPIC_CHARS),
         leak_kind=_choice(body, "leakKind", FINDING_KINDS),
         audio_only=_boolean(body, "audioOnly"),
+        evaluated=_choice(body, "evaluated", tuple(EVALUATED)),
     )
     low, high = filters.date_from, filters.date_to
     # A date and a datetime do not compare; only same-kind bounds can be checked here.

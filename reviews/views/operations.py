@@ -5,12 +5,19 @@ Staff, supervisors and compliance officers open the page; each sees the state of
 own scope only (counts, lists, outbox, batch jobs), plus the org-wide facts that name no conversation (rate
 limit, search health, findings). Retry and Replay change things, so they need a role that may act
 (access.can_review): compliance officers are read-only. Every refusal is an ACCESS_DENIED event.
+
+Failures (failed, or stuck: due long ago and taken up by no worker) are listed apart from outcomes: a call kept
+as audio only, restricted (403), recording archived or with no audio is an answer, shown with its reason. Retry
+starts a conversation over and queues its advance task (reviews.pipeline.requeue.retry_now); it says "Retry
+queued" only when both happened. The live region refreshes every 5 s and keeps keyboard focus: every control in
+it has a stable id (htmx refocuses by id), and static/js/poll.js moves focus to the section when it left.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -37,6 +44,14 @@ OPERATOR_GROUPS = ("Supervisor", "Compliance")
 RECENT_ROWS = 25
 State = Conversation.State
 RETRYABLE_STATES = Conversation.REQUEUE_STATES  # the ones reviews.pipeline.retry_conversation starts over
+# Final states that are an answer, not a failure: the call is kept as audio only, or Genesys said why it cannot
+# be had (403, recording archived, no recording). Listed with their reason under "Audio only and other outcomes",
+# never under failures; the ones a changed role or recording may fix keep their Retry (RETRYABLE_STATES).
+OUTCOME_STATES = (State.AUDIO_FALLBACK, State.RESTRICTED, State.ARCHIVED, State.AUDIO_UNAVAILABLE)
+ACTIVE_STATES = Conversation.ACTIVE_STATES
+# The advance schedule runs every minute: an active conversation due for longer than this, with no worker
+# holding it, is stuck (no worker running, or one that keeps dying on it), which is a failure too.
+STUCK_AFTER = timedelta(minutes=15)
 # Batch jobs an operator should look at: still running, or gone (404 / expired) or given up on.
 OPEN_BATCH_STATES = (BatchJob.State.PENDING, BatchJob.State.LOST, BatchJob.State.ABANDONED)
 DIRECT_PROBE_WINDOW = timedelta(hours=1)
@@ -77,10 +92,44 @@ def _is_partial_request(request: HttpRequest) -> bool:
 
 
 def _state_counts(conversations) -> list[dict]:
+    """The state counts in three groups: still being worked, outcomes (stored or not, each an answer) and failed."""
     counts = dict(conversations.order_by().values_list("state").annotate(n=Count("pk")))
+    labels = dict(State.choices)
+    groups = (
+        ("active", "In progress", ACTIVE_STATES),
+        ("outcomes", "Outcomes", (State.STORED, *OUTCOME_STATES)),
+        ("failures", "Failures", (State.FAILED,)),
+    )
     return [
-        {"state": value, "label": label, "count": counts.get(value, 0)} for value, label in Conversation.State.choices
+        {
+            "key": key,
+            "label": label,
+            "total": sum(counts.get(state, 0) for state in states),
+            "rows": [{"state": state, "label": labels[state], "count": counts.get(state, 0)} for state in states],
+        }
+        for key, label, states in groups
     ]
+
+
+def _stuck(now: datetime) -> Q:
+    """Due for more than STUCK_AFTER and claimable (the pipeline's own lease rule): no worker is taking it up."""
+    from reviews.pipeline.leases import due_filter  # the pipeline imports Genesys client code; load on demand
+
+    return due_filter(now - STUCK_AFTER) & due_filter(now)
+
+
+def _failures(conversations, *, now: datetime) -> dict:
+    """Failed conversations (Retry starts them over) and stuck ones (the worker is not taking them up)."""
+    rows = conversations.filter(Q(state=State.FAILED) | _stuck(now)).select_related("queue")
+    return {"rows": rows.order_by("-updated_at")[:RECENT_ROWS], "total": rows.count()}
+
+
+def _outcomes(conversations) -> dict:
+    """Audio only, restricted, archived, no audio, and stored calls the pipeline left a note on (a missing part)."""
+    rows = conversations.filter(
+        Q(state__in=OUTCOME_STATES) | Q(state=State.STORED, needs_manual_review=True)
+    ).select_related("queue")
+    return {"rows": rows.order_by("-updated_at")[:RECENT_ROWS], "total": rows.count()}
 
 
 def _outbox_depth(messages) -> dict:
@@ -145,12 +194,11 @@ def _operations_context(user) -> dict:
         "org_wide": everything,
         "may_act": access.can_review(user),
         "state_counts": _state_counts(conversations),
-        # Final states a retry can start over, plus conversations the pipeline flagged for a human (a stored
-        # call with a missing part, one waiting for its recording): those show their note but have no Retry.
-        "failures": conversations.filter(Q(state__in=RETRYABLE_STATES) | Q(needs_manual_review=True))
-        .select_related("queue")
-        .order_by("-updated_at")[:RECENT_ROWS],
+        "failures": _failures(conversations, now=now),
+        "outcomes": _outcomes(conversations),
         "retryable_states": RETRYABLE_STATES,
+        "max_attempts": settings.PIPELINE_MAX_ATTEMPTS,
+        "stuck_minutes": int(STUCK_AFTER.total_seconds() // 60),
         "search": _search_health(now),
         "findings": GenesysFinding.objects.order_by("key"),
         "batch_jobs": _batch_jobs(conversations, everything=everything),
@@ -200,7 +248,7 @@ def operations(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    from reviews.pipeline import retry_conversation  # the pipeline imports Genesys client code; load on demand
+    from reviews.pipeline.requeue import retry_now  # the pipeline imports Genesys client code; load on demand
 
     _require_operator(request, "retry")
     _require_may_act(request, "retry", object_type="conversation", object_id=conversation_id)
@@ -213,9 +261,11 @@ def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
             "archived or audio-less conversations can be retried.",
         )
     previous_state = conversation.state
-    # False: a worker holds the row or it moved on meanwhile (the conditional update refused it). Nothing
-    # changed then, so nothing is recorded as retried.
-    if retry_conversation(conversation) is False:
+    # Started over (awaiting_transcript, due now, counters reset) and its advance task queued. None: a worker
+    # holds the row or it moved on meanwhile (the conditional update refused it); nothing changed and nothing
+    # was queued then, so nothing is recorded as retried.
+    task_id = retry_now(conversation)
+    if task_id is None:
         return _after_action(
             request,
             messages.WARNING,
@@ -227,8 +277,15 @@ def retry(request: HttpRequest, conversation_id: str) -> HttpResponse:
         action=AuditEvent.Action.RETRY,
         object_type="conversation",
         object_id=conversation.genesys_id,
-        detail={"previous_state": previous_state, "queued": True},
+        detail={"previous_state": previous_state, "queued": bool(task_id)},
     )
+    if not task_id:
+        return _after_action(
+            request,
+            messages.WARNING,
+            f"{conversation.genesys_id} was started over, but its task could not be queued (is the task queue "
+            "down?); the worker's next scheduled round takes it up.",
+        )
     return _after_action(request, messages.SUCCESS, f"Retry queued for {conversation.genesys_id}.")
 
 

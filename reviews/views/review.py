@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,11 +50,39 @@ EXPORT_FORMATS = ("txt", "json")
 REVIEW_PAGE_UTTERANCES = 500
 LOAD_DIRECTIONS = ("earlier", "later")
 CONFLICT_MESSAGE = "Someone else changed this review meanwhile; the panel now shows their status."
+# The one-step "Mark reviewed" button (no status select, no note): from any status but reviewed itself.
+MARK_REVIEWED = "reviewed"
+MOMENT_FORMAT = re.compile(r"(?:(?:(\d{1,2}):)?(\d{1,3}):)?(\d{1,5})")
+
+
+def parse_moment(value: str) -> int | None:
+    """A moment in the call as typed or filled in ("1:23", "1:02:03", "83" seconds) -> ms; None if blank.
+
+    Raises ValueError for anything else (the form says so)."""
+    value = value.strip()
+    if not value:
+        return None
+    match = MOMENT_FORMAT.fullmatch(value)
+    if match is None:
+        raise ValueError(value)
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    if (match.group(2) is not None and seconds > 59) or (match.group(1) is not None and minutes > 59):
+        raise ValueError(value)
+    return ((hours * 60 + minutes) * 60 + seconds) * 1000
 
 
 class ReviewForm(forms.Form):
     status = forms.ChoiceField(label="Status")
     note = forms.CharField(required=False, max_length=5000, label="Note", widget=forms.Textarea(attrs={"rows": 3}))
+    # Pins the note to a moment of the call (m:ss from its start); the page fills it from the player or a turn.
+    at = forms.CharField(
+        required=False,
+        max_length=12,
+        label="At moment",
+        widget=forms.TextInput(
+            attrs={"placeholder": "m:ss", "autocomplete": "off", "size": 8, "pattern": r"[0-9]+(:[0-9]{1,2}){0,2}"}
+        ),
+    )
 
     def __init__(self, *args, conversation: Conversation, **kwargs):
         super().__init__(*args, **kwargs)
@@ -76,6 +105,17 @@ class ReviewForm(forms.Form):
             # Compliance acts on the reason: an escalation without one arrives as an empty case.
             raise forms.ValidationError("Say why you escalate: the note is what compliance reads first.")
         return cleaned
+
+    def clean_at(self) -> int | None:
+        try:
+            at_ms = parse_moment(self.cleaned_data.get("at", ""))
+        except ValueError:
+            raise forms.ValidationError(
+                "Give the moment as minutes:seconds from the call's start, e.g. 1:23."
+            ) from None
+        if at_ms is not None and not self.data.get("note", "").strip():
+            raise forms.ValidationError("Write the note to pin at this moment.")
+        return at_ms
 
 
 def _is_partial_request(request: HttpRequest) -> bool:
@@ -203,6 +243,7 @@ def _review_panel_context(request: HttpRequest, conversation: Conversation, form
         "can_review": access.can_review(request.user),
         "review_form": form or ReviewForm(conversation=conversation),
         "notes": conversation.notes.select_related("author").order_by("-created_at"),
+        "can_mark_reviewed": conversation.review_status != Status.REVIEWED,
     }
 
 
@@ -280,6 +321,7 @@ def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int
         "conversation": conversation,
         "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
         "can_see_finding_details": access.can_see_finding_details(request.user),
+        "can_review": access.can_review(request.user),
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,
     }
     return _render_turns(request, conversation, window, "reviews/conversation.html#turn-chunk", context)
@@ -301,9 +343,19 @@ def _render_turns(
     return response
 
 
-def _apply_review(request: HttpRequest, conversation: Conversation, status: str, note: str) -> bool:
-    """Record the change; False if someone else changed the status since the form was rendered."""
-    previous = conversation.review_status
+def _apply_review(
+    request: HttpRequest,
+    conversation: Conversation,
+    status: str,
+    note: str,
+    *,
+    at_ms: int | None = None,
+    expected: str | None = None,
+    detail: dict | None = None,
+) -> bool:
+    """Record the change; False if someone else changed the status since the form was rendered (`expected`:
+    the status the reviewer saw, when the form says; otherwise the one just read)."""
+    previous = expected or conversation.review_status
     with transaction.atomic():  # the status, the escalation case, the note and the audit event land together
         if status != previous:
             changes = {"review_status": status, "reviewer": request.user}
@@ -316,24 +368,37 @@ def _apply_review(request: HttpRequest, conversation: Conversation, status: str,
                 escalations.record_escalation(request=request, conversation=conversation, note=note)
             if status in FINISHED_STATUSES:  # the work queue's assignments of this call are done with it
                 assignments.close_open_assignments(conversation, at=changes["reviewed_at"])
-        _record_review(request, conversation, previous=previous, status=status, note=note)
+        _record_review(request, conversation, previous=previous, status=status, note=note, at_ms=at_ms, extra=detail)
     return True
 
 
-def _record_review(request: HttpRequest, conversation: Conversation, *, previous: str, status: str, note: str) -> None:
+def _record_review(
+    request: HttpRequest,
+    conversation: Conversation,
+    *,
+    previous: str,
+    status: str,
+    note: str,
+    at_ms: int | None,
+    extra: dict | None = None,
+) -> None:
     ReviewNote.objects.create(
         conversation=conversation,
         author=request.user,
         body=note,
         status_from=previous if status != previous else "",
         status_to=status if status != previous else "",
+        at_ms=at_ms,
     )
+    detail = {"from": previous, "to": status, "note": bool(note), **(extra or {})}
+    if at_ms is not None:
+        detail["at_ms"] = at_ms  # where, never what: the note's text stays out of the audit trail
     audit.record_event(
         request=request,
         action=AuditEvent.Action.REVIEW,
         object_type="conversation",
         object_id=conversation.genesys_id,
-        detail={"from": previous, "to": status, "note": bool(note)},
+        detail=detail,
     )
 
 
@@ -352,10 +417,26 @@ def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
             via="web",
         )
     form = ReviewForm(request.POST, conversation=conversation)
-    valid = form.is_valid()
-    conflict = valid and not _apply_review(
-        request, conversation, form.cleaned_data["status"], form.cleaned_data["note"].strip()
-    )
+    if request.POST.get("action") == MARK_REVIEWED:
+        # One step: no status select, no note. The button carries the status the reviewer saw, so a change
+        # someone else made meanwhile (an escalation, say) is a conflict, not silently overwritten.
+        valid = True
+        # The walk along REVIEW_TRANSITIONS is the work queue's (assignments.path_to_reviewed), recorded the same way.
+        expected = request.POST.get("seen_status") or conversation.review_status
+        path = assignments.path_to_reviewed(expected) if expected in Status.values else None
+        conflict = not path or not _apply_review(
+            request, conversation, Status.REVIEWED, "", expected=expected, detail={"via": "one_step", "path": path}
+        )
+        form = None
+    else:
+        valid = form.is_valid()
+        conflict = valid and not _apply_review(
+            request,
+            conversation,
+            form.cleaned_data["status"],
+            form.cleaned_data["note"].strip(),
+            at_ms=form.cleaned_data["at"],
+        )
     saved = valid and not conflict
     conversation.refresh_from_db()
     if _is_partial_request(request):
@@ -368,7 +449,8 @@ def update_review(request: HttpRequest, conversation_id: str) -> HttpResponse:
     elif conflict:
         messages.error(request, CONFLICT_MESSAGE)
     else:
-        messages.error(request, " ".join(form.non_field_errors()) or "The review could not be saved.")
+        errors = [*form.non_field_errors(), *form.errors.get("at", [])]
+        messages.error(request, " ".join(errors) or "The review could not be saved.")
     return redirect("conversation", conversation_id=conversation.genesys_id)
 
 

@@ -84,6 +84,9 @@ class SearchForm(forms.Form):
         required=False, choices=_blank(Conversation.ReviewStatus.choices), label="Review status"
     )
     audio_only = forms.BooleanField(required=False, label="Audio only (no transcript)")
+    evaluated = forms.ChoiceField(
+        required=False, choices=_blank(list(call_filters.EVALUATED.items())), label="Evaluation"
+    )
     cursor = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
@@ -143,6 +146,7 @@ class SearchForm(forms.Form):
             topic=data["topic"] or None,
             leak_kind=data["leak_kind"] or None,
             audio_only=data["audio_only"],
+            evaluated=data["evaluated"] or None,
         )
 
 

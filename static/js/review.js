@@ -8,11 +8,25 @@
 //   and swapped in by htmx (templates/reviews/conversation.html#audio-player); it is bound when it does.
 // The page holds one window of turns; "Earlier/Later turns" loaders swap more rows in with htmx,
 // so every handler below is delegated or re-scans the list after a swap.
+// - Moments: ?t=<ms> or #t=<seconds> opens the page at a turn (highlighted, the player cued there); every turn has
+//   "Copy link" (the clipboard, or a read-only field with the link when the clipboard is refused) and, for
+//   reviewers, "Note" (fills the note form's moment); a note's "at m:ss" goes back to its moment.
+// - Keys (outside form fields; the <dialog id="keys-help"> lists them, "?" opens it): Space, arrows, j/k next or
+//   previous turn, n a note at the current moment, r the one-step "Mark reviewed".
+// - Absolute times arrive as <time datetime data-local> in UTC and are shown in the viewer's time zone, named.
 // Plain DOM code, no build step. Transcript text is only ever read via textContent.
 (function () {
   "use strict";
 
   var SEEK_STEP_MS = 5000;
+  // While typing, letters are text: j/k/n/r/? stay out of these (a button keeps Space and Enter, not letters).
+  var TYPING = "input, textarea, select, [contenteditable], [role=textbox], [role=combobox], [role=spinbutton]";
+  var LOCAL_FORMATS = {
+    datetime: { weekday: "short", day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit" },
+    time: { hour: "2-digit", minute: "2-digit", second: "2-digit" },
+    short: { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }
+  };
   // Focus here keeps its own keys: typing, choosing, pressing a button, the audio element's own controls.
   var OWN_KEYS = "input, textarea, select, button, audio, video, summary, [contenteditable]," +
     " [role=slider], [role=textbox], [role=combobox], [role=listbox], [role=menu], [role=spinbutton]";
@@ -32,8 +46,42 @@
     return Number(player.dataset.offsetMs) || 0;
   }
 
+  function mmss(ms) {
+    // As the server's mmss filter: m:ss from the call's start, h:mm:ss past an hour.
+    var total = Math.max(Math.floor(ms / 1000), 0);
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), sec = total % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return h ? h + ":" + pad(m) + ":" + pad(sec) : pad(m) + ":" + pad(sec);
+  }
+
+  function localTimes(root) {
+    // <time datetime="...Z" data-local="datetime|time|short">... UTC</time> -> the viewer's zone, named.
+    if (!window.Intl || !Intl.DateTimeFormat) return;
+    Array.prototype.forEach.call((root || document).querySelectorAll("time[data-local]"), function (el) {
+      if (el.dataset.localised) return;
+      var instant = new Date(el.getAttribute("datetime"));
+      if (isNaN(instant.getTime())) return;
+      var options = Object.assign({ timeZoneName: "short" }, LOCAL_FORMATS[el.dataset.local] || LOCAL_FORMATS.datetime);
+      try {
+        var text = new Intl.DateTimeFormat(undefined, options).format(instant);
+      } catch (error) {
+        return;  // an engine without these options keeps the UTC text
+      }
+      el.title = el.textContent;  // the UTC original, on hover
+      el.textContent = text;
+      el.dataset.localised = "1";
+    });
+  }
+
+  function hashMoment() {
+    // #t=83 or #t=83.5 (seconds, as media fragments write it) -> ms; null otherwise.
+    var match = /^#t=(\d+(?:\.\d+)?)$/.exec(location.hash);
+    return match ? Math.round(Number(match[1]) * 1000) : null;
+  }
+
   function init() {
     bindKeys();
+    localTimes(document);
     var turnsList = document.getElementById("turns");
     if (!turnsList) return;
     if (turnsList.dataset.ready) {
@@ -92,6 +140,52 @@
       if (playing && playing.catch) playing.catch(function () { /* autoplay blocked: user presses play */ });
     }
 
+    function markMoment(turn) {
+      // The turn a link or a note points at keeps a mark of its own (playing moves on, this stays).
+      Array.prototype.forEach.call(turnsList.querySelectorAll(".turn.moment"), function (el) {
+        el.classList.remove("moment");
+      });
+      if (turn) turn.classList.add("moment");
+    }
+
+    function cue(ms) {
+      // Set the player's position without starting it (a link or a note, not a "play from here").
+      var player = currentPlayer();
+      if (!player) return;
+      var at = (ms - offsetOf(player)) / 1000;
+      var set = function () { if (at >= 0 && (!isFinite(player.duration) || at < player.duration)) player.currentTime = at; };
+      if (player.readyState >= 1) set(); else player.addEventListener("loadedmetadata", set, { once: true });
+    }
+
+    function goTo(ms) {
+      // A moment on this page: scroll to its turn, highlight it, cue the player. False when it is not loaded.
+      var turn = turnAt(ms);
+      if (!turn) return false;
+      markMoment(turn);
+      highlight(turn, false);
+      turn.scrollIntoView({ block: "center", behavior: scrollBehavior() });
+      cue(ms);
+      return true;
+    }
+
+    function step(delta) {
+      // j/k: the next or previous loaded turn after the one highlighted (or the first one).
+      if (!turns.length) return;
+      var index = current ? turns.indexOf(current) : -1;
+      var next = index < 0 ? 0 : Math.min(Math.max(index + delta, 0), turns.length - 1);
+      var turn = turns[next];
+      highlight(turn, false);
+      turn.scrollIntoView({ block: "nearest", behavior: scrollBehavior() });
+      cue(Number(turn.dataset.start));
+    }
+
+    function currentMoment() {
+      // Where "n" pins a note: the player's position, else the highlighted turn, else none.
+      var player = currentPlayer();
+      if (player && (player.currentTime > 0 || !player.paused)) return offsetOf(player) + player.currentTime * 1000;
+      return current ? Number(current.dataset.start) : null;
+    }
+
     function updateRange() {
       // Header "Turns 1–1,000 of 10,000" follows what is loaded now.
       var range = document.getElementById("turn-range");
@@ -120,6 +214,25 @@
     scan();
 
     document.addEventListener("click", function (event) {
+      var moment = event.target.closest("[data-moment]");
+      if (moment) {
+        // A note's moment: on this page, go there; otherwise the link loads the part of the call holding it.
+        if (goTo(Number(moment.dataset.moment))) event.preventDefault();
+        return;
+      }
+      var copy = event.target.closest("[data-copy-link]");
+      if (copy) {
+        event.preventDefault();
+        copyLink(copy);
+        return;
+      }
+      var noteAt = event.target.closest("[data-note-at]");
+      if (noteAt) {
+        var turn = noteAt.closest(".turn");
+        if (turn) { markMoment(turn); highlight(turn, false); }
+        startNote(Number(noteAt.dataset.noteAt));
+        return;
+      }
       var target = event.target.closest("[data-seek]");
       if (!target) return;
       var ms = Number(target.dataset.seek);
@@ -176,6 +289,15 @@
     });
 
     var startMs = turnsList.dataset.startMs !== undefined ? Number(turnsList.dataset.startMs) : null;
+    var fromHash = startMs === null ? hashMoment() : null;
+    if (fromHash !== null) {
+      if (!turnAt(fromHash) && turnsList.querySelector(".turns-more")) {
+        // Not in the loaded window: the server picks the part of the call from ?t=.
+        location.replace(location.pathname + "?t=" + fromHash);
+        return;
+      }
+      startMs = fromHash;
+    }
 
     function bindPlayer() {
       // Once per <audio> element: the page's own, or one swapped in when the recording became ready.
@@ -209,15 +331,66 @@
     }
     turnsList.syncPlayer = bindPlayer;
 
-    // ?t=<ms> from a search hit: highlight that moment and cue the player there.
+    // ?t=<ms> from a search hit or a copied link (or #t=<s>): highlight that moment and cue the player there.
     if (startMs !== null) {
       var startTurn = turnAt(startMs);
       highlight(startTurn, false);
-      if (startTurn && !location.hash) startTurn.scrollIntoView({ block: "center" });
+      markMoment(startTurn);
+      if (startTurn && (!location.hash || fromHash !== null)) startTurn.scrollIntoView({ block: "center" });
     }
     bindPlayer();
+    window.addEventListener("hashchange", function () {
+      var ms = hashMoment();
+      if (ms !== null && !goTo(ms)) location.replace(location.pathname + "?t=" + ms);
+    });
+    turnsList.review = { step: step, currentMoment: currentMoment, markMoment: markMoment };
 
     refind = initFind(turnsList);
+  }
+
+  function copyLink(link) {
+    // The absolute link to a turn's moment: to the clipboard, or shown selected in a read-only field to copy.
+    var url = new URL(link.getAttribute("href"), location.href).href;
+    var status = document.getElementById("copy-status");
+    var say = function (text) { if (status) status.textContent = text; };
+    var fallback = function () {
+      var field = link.parentNode.querySelector("input.copy-fallback");
+      if (!field) {
+        field = document.createElement("input");
+        field.type = "text";
+        field.readOnly = true;
+        field.className = "copy-fallback";
+        field.setAttribute("aria-label", "Link to this moment");
+        link.parentNode.appendChild(field);
+      }
+      field.value = url;
+      field.focus();
+      field.select();
+      say("Copy the link from the field next to the turn.");
+    };
+    if (!navigator.clipboard || !navigator.clipboard.writeText) { fallback(); return; }
+    navigator.clipboard.writeText(url).then(function () {
+      say("Link to " + mmss(new URL(url).searchParams.get("t")) + " copied.");
+    }, fallback);
+  }
+
+  function noteField() {
+    return document.querySelector("#review-form #id_note");  // the review page's, not another form's "note"
+  }
+
+  function startNote(ms) {
+    // The note form, its moment filled (blank: a note about the whole call), the note field focused.
+    var note = noteField();
+    var at = document.querySelector("#review-form #id_at");
+    if (!note) return;
+    if (at) at.value = ms === null || ms === undefined || isNaN(ms) ? "" : mmss(ms);
+    note.focus();
+  }
+
+  function openHelp() {
+    var dialog = document.getElementById("keys-help");
+    if (!dialog || dialog.open) return;
+    if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
   }
 
   var keysBound = false;
@@ -225,12 +398,49 @@
   function bindKeys() {
     if (keysBound) return;
     keysBound = true;
+    document.addEventListener("click", function (event) {
+      if (event.target.closest("#keys-help-open")) openHelp();
+    });
     document.addEventListener("keydown", function (event) {
-      if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+      var focused = document.activeElement;
+      var inside = function (selector) {
+        return focused && focused !== document.body && focused.closest && focused.closest(selector);
+      };
+      if (inside("dialog[open]") || inside(TYPING)) return;  // the dialog's own keys (Esc closes it); typing
+      var list = document.getElementById("turns");
+      var page = list && list.review;
+      if (event.key === "?") {
+        if (!document.getElementById("keys-help")) return;  // another page: "?" is nothing to us
+        event.preventDefault();
+        openHelp();
+        return;
+      }
+      if (event.shiftKey) return;
+      var letter = event.key.length === 1 ? event.key.toLowerCase() : "";
+      if (letter === "j" || letter === "k") {
+        if (!page) return;
+        event.preventDefault();
+        page.step(letter === "j" ? 1 : -1);
+        return;
+      }
+      if (letter === "n") {
+        if (!noteField()) return;
+        event.preventDefault();  // not an "n" typed into the note
+        var ms = page ? page.currentMoment() : null;
+        startNote(ms === null ? null : ms);
+        return;
+      }
+      if (letter === "r") {
+        var mark = document.getElementById("mark-reviewed");
+        if (!mark) return;
+        event.preventDefault();
+        mark.click();
+        return;
+      }
       var player = currentPlayer();
       if (!player) return;
-      var focused = document.activeElement;
-      if (focused && focused !== document.body && focused.closest && focused.closest(OWN_KEYS)) return;
+      if (inside(OWN_KEYS)) return;
       if (event.key === " " || event.key === "Spacebar") {
         event.preventDefault();  // not the page scroll
         if (event.repeat) return;
@@ -336,5 +546,5 @@
   });
 
   document.addEventListener("DOMContentLoaded", init);
-  document.addEventListener("htmx:afterSettle", init);
+  document.addEventListener("htmx:afterSettle", init);  // also re-localises the times of a swapped review panel
 })();

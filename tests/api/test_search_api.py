@@ -109,7 +109,7 @@ def test_it_names_the_bad_work_list_field(client, headers, body, field):
 
 
 def test_it_lists_the_new_fields_as_allowed(client, headers):
-    error = post(client, headers, {"query": "refund", "evaluated": True}).json()["error"]
-    for name in ("sort", "sentiment", "topic", "leakKind", "audioOnly", "direction", "durationMinSeconds"):
+    error = post(client, headers, {"query": "refund", "scored": True}).json()["error"]
+    for name in ("sort", "sentiment", "topic", "leakKind", "audioOnly", "direction", "durationMinSeconds", "evaluated"):
         assert name in error
     assert Conversation.objects.count() == 0

@@ -199,10 +199,6 @@ def test_it_renders_charts_and_operations(page, supervisor):
     assert page.locator("table").count() >= 1  # values are reachable as text
     screenshot(page, "charts")
 
-    page.goto("/operations/")
-    page.wait_for_selector("text=Stored")
-    screenshot(page, "operations")
-
 
 def test_it_enrols_a_compliance_officers_authenticator_and_asks_for_a_code_at_every_sign_in(page, transactional_db):
     import time

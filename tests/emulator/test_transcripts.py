@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from genesys.clock import FakeClock
+from genesys.emulator import generate_dataset
 from genesys.emulator.protocol import ApiError
 from genesys.emulator.transcripts import parse_search_criteria
-from tests.emulator.support import api_session, sta_path, variant_dataset, variant_emulator
+from tests.emulator.support import END, START, api_session, make_emulator, sta_path, variant_dataset, variant_emulator
 
 SEARCH = "/api/v2/speechandtextanalytics/transcripts/search"
 
@@ -65,3 +68,22 @@ def test_it_answers_404_for_a_communication_without_a_transcript_even_when_other
         api = api_session(base_url)
         assert api.get(base_url + sta_path(conv, conv.communication_ids[1], "transcripturls")).status_code == 404
         assert api.get(base_url + sta_path(conv, "not-a-communication")).status_code == 404
+
+
+def test_it_gives_each_lifelike_hit_its_transcripts_language_and_filters_on_it():
+    dataset = generate_dataset(7, 40, START, END, lifelike=True)
+    emulator = make_emulator(dataset, FakeClock((END + timedelta(hours=2)).timestamp()))
+    with emulator.serve() as base_url:
+        api = api_session(base_url)
+
+        def hits(*languages: str) -> dict[str, str]:
+            query = [{"type": "EXACT", "fields": ["language"], "values": list(languages)}] if languages else []
+            body = {"types": ["transcripts"], "pageSize": 100, "query": query}
+            return {
+                h["conversationId"]: h["language"] for h in api.post(base_url + SEARCH, json=body).json()["results"]
+            }
+
+        every = hits()
+        assert every and set(every.values()) == {"en-US", "en-GB"}
+        assert all(language == dataset.conversation(cid).transcript.language for cid, language in every.items())
+        assert hits("en-gb") == {cid: language for cid, language in every.items() if language == "en-GB"}

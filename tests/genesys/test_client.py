@@ -146,6 +146,25 @@ def test_it_retries_5xx_with_bounded_full_jitter(mocked, gx, make_client, clock)
     assert client.stats.retries == 4
 
 
+@pytest.mark.parametrize(("fraction", "expected"), [(1.0, [1, 2, 4, 8]), (0.25, [0.25, 0.5, 1, 2])])
+def test_it_sleeps_a_jittered_share_of_a_doubling_ceiling_between_5xx_retries(
+    mocked, gx, make_client, clock, fraction, expected
+):
+    """The random source answers `fraction` of each range it is asked for: at 1.0 the sleeps are the ceilings,
+    which double (the backoff); at 0.25 they are a quarter of them (the jitter decides, not the ceiling)."""
+
+    class Share:
+        def uniform(self, low, high):
+            return low + (high - low) * fraction
+
+    gx.add_token(mocked)
+    url = f"{gx.API}/api/v2/recording/batchrequests/job-1"
+    mocked.add(responses.GET, url, status=503, json={"code": "service.unavailable", "status": 503})
+    with pytest.raises(ServerError):
+        make_client(max_retries=4, max_retry_seconds=1000, rng=Share()).get_batch_download("job-1")
+    assert [s for s in clock.sleeps if s > 0] == expected
+
+
 def test_it_stops_retrying_when_the_time_budget_is_spent(mocked, gx, make_client, clock):
     gx.add_token(mocked)
     url = f"{gx.API}/api/v2/recording/batchrequests/job-1"

@@ -75,8 +75,7 @@ def assert_matches_ground_truth(dataset, emulator=None) -> None:
         elif conversation.state == State.RESTRICTED:
             assert_restricted(conversation, sim, emulator)
         else:
-            assert conversation.outcome, (gid, conversation.state)
-            assert not conversation.transcripts.exists() and not conversation.recordings.exists()
+            assert_nothing_kept(conversation)
 
 
 def assert_transcript_stored(conversation, sim, emulator=None) -> None:
@@ -142,6 +141,22 @@ def assert_audio_kept(conversation, sim) -> None:
     for recording in recordings:
         with blobs.open_blob(recording.raw_path) as stored:  # encrypted at rest
             assert stored.read() == wav
+        # The audio-only call is archived like a transcript: one outbox row per sink for each kept recording.
+        assert recording.outbox.filter(kind="audio").exists(), (conversation.genesys_id, recording.recording_id)
+
+
+def assert_nothing_kept(conversation) -> None:
+    """Recording archived (restore refused) or no transcript and no audio: nothing stored, and the outcome says
+    which recording state (or missing recording) ended it, as the operations page and the API show it."""
+    assert not conversation.transcripts.exists() and not conversation.recordings.exists()
+    assert not conversation.outbox_messages.exists(), conversation.genesys_id
+    assert not conversation.needs_manual_review or conversation.manual_review_reason, conversation.genesys_id
+    outcome = conversation.outcome.lower()
+    if conversation.state == State.ARCHIVED:
+        assert "archived" in outcome or "restore" in outcome, conversation.outcome
+    else:
+        assert conversation.state == State.AUDIO_UNAVAILABLE, (conversation.genesys_id, conversation.state)
+        assert "recording" in outcome, conversation.outcome
 
 
 def assert_restricted(conversation, sim, emulator) -> None:

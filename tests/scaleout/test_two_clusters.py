@@ -4,7 +4,6 @@ compliance record is sent twice under different keys, and together they stay ins
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -57,7 +56,6 @@ STORED_LINE = re.compile(r"transcript stored conversation=(\S+)")
 
 @pytest.mark.slow
 def test_it_runs_two_clusters_at_once_without_duplicates_or_rate_overrun(tmp_path):
-    started = time.monotonic()
     dataset = generate_dataset(SEED, CONVERSATIONS, SINCE, UNTIL, large=2, large_mb=2, malformed=2)
     stored = expected_stored(dataset)
     emulator = Emulator(dataset, seed=SEED, rate_limit_per_minute=RATE_PER_MINUTE)
@@ -157,4 +155,3 @@ def test_it_runs_two_clusters_at_once_without_duplicates_or_rate_overrun(tmp_pat
     documents = sum(1 for c in dataset.conversations if c.transcript is not None and not c.transcript.delayed)
     transcript_urls = sum(n for path, n in api_log.by_endpoint().items() if path.endswith("/transcripturls"))
     assert transcript_urls <= documents * 1.05 + 2 + (CONVERSATIONS - documents), (transcript_urls, documents)
-    assert time.monotonic() - started < 90

@@ -9,7 +9,6 @@ harmless only if all state lives in the database; the restarted cluster must fin
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -70,7 +69,6 @@ def backend(request, tmp_path):
 
 @pytest.mark.slow
 def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tmp_path):
-    started = time.monotonic()
     db, database_url, redis_url = backend
     # Large transcripts (4 MB, slow API) keep a download in flight most of the time, so the kill hits one.
     dataset = generate_dataset(SEED, CONVERSATIONS, SINCE, UNTIL, large=4, large_mb=4, malformed=1)
@@ -184,4 +182,3 @@ def test_it_finishes_after_a_sigkill_mid_download_without_duplicates(backend, tm
         "ids_for_several_versions": {},
     }
     assert {d.webhook_id for d in receiver.accepted()} == final["webhook_keys"]
-    assert time.monotonic() - started < 90

@@ -336,3 +336,52 @@ def test_it_reads_utterance_sentiment_not_transcript_metrics(staff, call):
     Utterance.objects.filter(conversation=conversation).update(sentiment=None)
     assert listed(staff, sentiment="negative") == []
     assert call_filters.call_metrics([conversation.pk])[conversation.pk].sentiment_label == ""
+
+
+# Evaluations: the "evaluated" filter and the score sort
+
+
+def _evaluate(conversation, version, *, kind, score, status="submitted", evaluator=None):
+    from reviews.models import Evaluation
+
+    return Evaluation.objects.create(
+        conversation=conversation, form_version=version, kind=kind, status=status, score=score, evaluator=evaluator
+    )
+
+
+@pytest.fixture
+def evaluated_calls(call, make_user):
+    from tests.test_evaluations_support import make_version
+
+    version = make_version(questions=[{"text": "Greeted?", "kind": "yes_no"}])
+    person = make_user()
+    calls = {
+        "human": call("refund please"),
+        "draft": call("refund later"),
+        "disputed": call("refund disputed"),
+        "automatic": call("refund automatic"),
+        "none": call("refund nothing"),
+    }
+    _evaluate(calls["human"], version, kind="human", score=90, evaluator=person)
+    _evaluate(calls["human"], version, kind="automatic", score=40)
+    _evaluate(calls["draft"], version, kind="human", score=10, status="draft", evaluator=person)
+    _evaluate(calls["draft"], version, kind="automatic", score=70)
+    _evaluate(calls["disputed"], version, kind="human", score=60, status="disputed", evaluator=person)
+    _evaluate(calls["automatic"], version, kind="automatic", score=80)
+    return calls
+
+
+def test_it_filters_by_whether_a_person_finished_an_evaluation(staff, evaluated_calls):
+    c = evaluated_calls
+    assert both(staff, "refund", evaluated="human") == ({c["human"], c["disputed"]},) * 3
+    assert both(staff, "refund", evaluated="automatic") == ({c["human"], c["draft"], c["automatic"]},) * 3
+    assert both(staff, "refund", evaluated="not_human") == ({c["draft"], c["automatic"], c["none"]},) * 3
+
+
+def test_it_sorts_by_the_human_score_before_the_automatic_one(staff, evaluated_calls):
+    c = evaluated_calls
+    # human 90 (its automatic 40 ignored), automatic 80, draft: automatic 70 (the draft's 10 ignored), disputed 60.
+    expected = [c["human"], c["automatic"], c["draft"], c["disputed"], c["none"]]
+    assert listed(staff, sort="score_desc") == expected
+    assert found(staff, "refund", sort="score_desc") == expected
+    assert listed(staff, sort="score_asc") == [c["disputed"], c["draft"], c["automatic"], c["human"], c["none"]]

@@ -13,26 +13,27 @@ pytestmark = pytest.mark.django_db
 Action = AuditEvent.Action
 
 
-@pytest.fixture
-def retried(monkeypatch):
-    import reviews.pipeline
-
-    calls = []
-    monkeypatch.setattr(reviews.pipeline, "retry_conversation", calls.append)
-    return calls
+def unchanged(conversation) -> bool:
+    """Still failed, with the counters it had: the real retry (reviews.pipeline.requeue.retry_now) did not run."""
+    row = Conversation.objects.get(pk=conversation.pk)
+    return (row.state, row.attempts, row.last_error) == (Conversation.State.FAILED, 8, "[error 8/8] ServerError")
 
 
 @pytest.fixture
 def mine(make_conversation):
     conversation = make_conversation("hello", queue="queue-a", queue_division="div-a")
-    Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.FAILED)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        state=Conversation.State.FAILED, attempts=8, last_error="[error 8/8] ServerError"
+    )
     return conversation
 
 
 @pytest.fixture
 def theirs(make_conversation):
     conversation = make_conversation("hello", queue="queue-b", queue_division="div-b")
-    Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.FAILED)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        state=Conversation.State.FAILED, attempts=8, last_error="[error 8/8] ServerError"
+    )
     return conversation
 
 
@@ -61,9 +62,9 @@ def denial(**detail):
     return AuditEvent.objects.get(action=Action.ACCESS_DENIED, **{f"detail__{k}": v for k, v in detail.items()})
 
 
-def test_it_refuses_a_retry_to_a_compliance_officer_and_audits_it(officer, mine, retried):
+def test_it_refuses_a_retry_to_a_compliance_officer_and_audits_it(officer, mine, task_queue):
     answer = officer.post(f"/operations/retry/{mine.genesys_id}")
-    assert answer.status_code == 403 and retried == []
+    assert answer.status_code == 403 and unchanged(mine) and task_queue == []
     assert not AuditEvent.objects.filter(action=Action.RETRY).exists()
     event = denial(operation="retry")
     assert event.object_id == mine.genesys_id and event.detail["reason"] == "read-only role"
@@ -90,24 +91,27 @@ def test_it_audits_a_reviewer_turned_away_from_operations(make_user):
     assert denial(operation="view_operations").detail["reason"] == "not an operator"
 
 
-def test_it_audits_a_retry_and_a_replay_outside_the_scope(supervisor, theirs, retried):
+def test_it_audits_a_retry_and_a_replay_outside_the_scope(supervisor, theirs, task_queue):
     message = dead_letter(theirs)
     assert supervisor.post(f"/operations/retry/{theirs.genesys_id}").status_code == 404
     assert supervisor.post(f"/operations/replay/{message.pk}").status_code == 404
-    assert retried == [] and denial(operation="retry").object_id == theirs.genesys_id
+    assert unchanged(theirs) and task_queue == [] and denial(operation="retry").object_id == theirs.genesys_id
     assert denial(operation="replay").object_id == str(message.pk)
 
 
-def test_it_says_a_retry_changed_nothing_and_records_no_retry(supervisor, mine, retried):
+def test_it_says_a_retry_changed_nothing_and_records_no_retry(supervisor, mine, task_queue):
     Conversation.objects.filter(pk=mine.pk).update(state=Conversation.State.STORED)
     answer = supervisor.post(f"/operations/retry/{mine.genesys_id}", headers={"HX-Request": "true"})
     assert b"only failed, restricted, archived or audio-less conversations can be retried" in answer.content
-    assert retried == [] and not AuditEvent.objects.filter(action=Action.RETRY).exists()
+    assert task_queue == [] and not AuditEvent.objects.filter(action=Action.RETRY).exists()
+    assert Conversation.objects.get(pk=mine.pk).state == Conversation.State.STORED
 
 
-def test_it_retries_for_a_supervisor(supervisor, mine, retried):
+def test_it_retries_for_a_supervisor(supervisor, mine, task_queue):
     supervisor.post(f"/operations/retry/{mine.genesys_id}")
-    assert [c.pk for c in retried] == [mine.pk] and AuditEvent.objects.filter(action=Action.RETRY).exists()
+    assert not unchanged(mine) and Conversation.objects.get(pk=mine.pk).state == Conversation.State.AWAITING_TRANSCRIPT
+    assert task_queue == [("reviews.tasks.advance_conversation_task", (mine.genesys_id,))]
+    assert AuditEvent.objects.filter(action=Action.RETRY).exists()
 
 
 def test_it_shows_a_scoped_user_only_the_state_of_their_conversations(supervisor, mine, theirs):

@@ -77,3 +77,17 @@ def test_it_counts_a_two_part_call_once_for_availability(alice_client, two_parts
     # One call, whose last part was available 200 s after the call ended; the store table counts both parts.
     assert f"<td>{day}</td><td>1</td><td>3.3 min</td><td>3.3 min</td>" in body
     assert f"<td>{day}</td><td>2</td><td>1.0 s</td><td>3.0 s</td>" in body
+
+
+def test_it_names_every_chart_and_values_table_distinctly(alice_client, conversation):
+    import re
+
+    body = alice_client.get("/charts/").content.decode()
+
+    labelled_by = re.findall(r'<svg class="chart"[^>]*role="img" aria-labelledby="([^"]+)"', body)
+    assert len(labelled_by) == 5 and len(set(labelled_by)) == 5
+    for title_id in labelled_by:  # each name is the chart's own <title>, present once
+        assert re.search(rf'<title id="{title_id}">[^<]+</title>', body) and body.count(f'id="{title_id}"') == 1
+    regions = re.findall(r'role="region" aria-label="([^"]+)"', body)
+    assert len(regions) == 5 and len(set(regions)) == 5
+    assert "Availability latency (call end → last transcript part ready): values" in regions

@@ -547,3 +547,164 @@ def test_it_closes_the_work_queue_assignments_of_a_finished_review(alice_client,
     alice_client.post("/conversations/conv-q1/review", {"status": "reviewed", "note": ""})
     assignment.refresh_from_db()
     assert assignment.status == "done" and assignment.done_at is not None
+
+
+# ---------------------------------------------------------------- issue 13 §6: moments, one-step review, keys, times
+
+
+def test_it_pins_a_note_to_a_moment_and_links_back_to_it(alice_client, alice, conversation, build):
+    response = alice_client.post(
+        "/conversations/conv-q1/review",
+        {"status": "new", "note": f"Promise at {build.xss}", "at": "1:05"},
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    note = ReviewNote.objects.get()
+    assert (note.at_ms, note.author, note.status_to) == (65_000, alice, "")
+    link = '<a class="note-moment" href="/conversations/conv-q1/?t=65000" data-moment="65000"'
+    assert link in body and ">at 01:05</a>" in body
+    assert build.xss not in body and "Promise at &lt;script&gt;" in body
+    event = AuditEvent.objects.get(action=AuditEvent.Action.REVIEW)
+    assert event.detail == {"from": "new", "to": "new", "note": True, "at_ms": 65_000}
+    assert link in alice_client.get("/conversations/conv-q1/").content.decode()  # and on the page itself
+
+
+def test_it_keeps_notes_without_a_moment(alice_client, conversation):
+    body = alice_client.post(
+        "/conversations/conv-q1/review", {"status": "new", "note": "About the whole call", "at": ""},
+        headers={"HX-Request": "true"},
+    ).content.decode()  # fmt: skip
+    assert ReviewNote.objects.get().at_ms is None
+    assert "About the whole call" in body and "note-moment" not in body
+
+
+def test_it_refuses_a_moment_it_cannot_read_or_one_without_a_note(alice_client, conversation):
+    for values in ({"note": "x", "at": "1:75"}, {"note": "x", "at": "soon"}, {"note": "", "at": "0:10"}):
+        response = alice_client.post(
+            "/conversations/conv-q1/review", {"status": "new", **values}, headers={"HX-Request": "true"}
+        )
+        assert 'class="field-error"' in response.content.decode(), values
+    assert not ReviewNote.objects.exists()
+    assert alice_client.post("/conversations/conv-q1/review", {"status": "new", "note": "x", "at": "1:02:03"})
+    assert ReviewNote.objects.get().at_ms == 3_723_000
+
+
+def test_it_marks_a_new_call_reviewed_in_one_step(alice_client, alice, conversation):
+    from reviews.models import ReviewAssignment
+
+    assignment = ReviewAssignment.objects.create(
+        conversation=conversation, assignee=alice, due_at=conversation.started_at
+    )
+    page = alice_client.get("/conversations/conv-q1/").content.decode()
+    assert 'id="mark-reviewed"' in page and 'name="seen_status" value="new"' in page
+    response = alice_client.post(
+        "/conversations/conv-q1/review", {"action": "reviewed", "seen_status": "new"}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    conversation.refresh_from_db()
+    assert (conversation.review_status, conversation.reviewer) == ("reviewed", alice)
+    assert conversation.reviewed_at is not None
+    assert "Review saved." in body and 'id="mark-reviewed"' not in body  # nothing left to mark
+    assignment.refresh_from_db()
+    assert assignment.status == "done"
+    note = ReviewNote.objects.get()
+    assert (note.body, note.status_from, note.status_to, note.at_ms) == ("", "new", "reviewed", None)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.REVIEW)
+    # the walk is the work queue's (new -> in review -> reviewed), recorded as one step
+    assert event.detail == {
+        "from": "new",
+        "to": "reviewed",
+        "note": False,
+        "via": "one_step",
+        "path": ["in_review", "reviewed"],
+    }
+
+
+def test_it_does_not_overwrite_a_change_made_meanwhile_with_one_step(alice_client, conversation):
+    Conversation.objects.filter(pk=conversation.pk).update(review_status="escalated")
+    body = alice_client.post(
+        "/conversations/conv-q1/review", {"action": "reviewed", "seen_status": "in_review"},
+        headers={"HX-Request": "true"},
+    ).content.decode()  # fmt: skip
+    assert "Someone else changed this review meanwhile" in body
+    assert Conversation.objects.get(pk=conversation.pk).review_status == "escalated"
+    assert not ReviewNote.objects.exists()
+
+
+def test_it_takes_an_escalated_call_to_reviewed_in_one_step_but_not_a_reviewed_one_again(alice_client, conversation):
+    Conversation.objects.filter(pk=conversation.pk).update(review_status="escalated")
+    alice_client.post("/conversations/conv-q1/review", {"action": "reviewed", "seen_status": "escalated"})
+    assert Conversation.objects.get(pk=conversation.pk).review_status == "reviewed"
+    again = alice_client.post(
+        "/conversations/conv-q1/review",
+        {"action": "reviewed", "seen_status": "reviewed"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Someone else changed this review meanwhile" in again.content.decode()
+    assert ReviewNote.objects.count() == 1
+    junk = alice_client.post("/conversations/conv-q1/review", {"action": "reviewed", "seen_status": "done!"})
+    assert junk.status_code == 302 and ReviewNote.objects.count() == 1
+
+
+def test_it_forbids_one_step_review_to_read_only_roles(carol_client, carol, conversation):
+    response = carol_client.post("/conversations/conv-q1/review", {"action": "reviewed", "seen_status": "new"})
+    assert response.status_code == 403
+    assert Conversation.objects.get(pk=conversation.pk).review_status == "new"
+    denial = AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_DENIED)
+    assert (denial.user, denial.detail["operation"]) == (carol, "review")
+    page = carol_client.get("/conversations/conv-q1/").content.decode()
+    assert 'id="mark-reviewed"' not in page and "data-note-at" not in page
+    assert 'href="/conversations/conv-q1/?t=65000" data-copy-link' in page  # a link anyone who may read it can share
+
+
+def test_it_gives_every_turn_a_moment_link_and_a_note_control(alice_client, conversation):
+    body = alice_client.get("/conversations/conv-q1/").content.decode()
+    for start in (0, 4000, 65000):
+        assert f'href="/conversations/conv-q1/?t={start}" data-copy-link' in body
+        assert f'data-note-at="{start}"' in body
+    assert 'aria-label="Note at 01:05"' in body and 'aria-label="Copy link to 01:05"' in body
+    assert '<label for="id_at">At moment' in body and 'id="copy-status"' in body and 'role="status"' in body
+
+
+def test_it_lists_every_key_in_a_labelled_help_dialog(alice_client, conversation):
+    body = alice_client.get("/conversations/conv-q1/").content.decode()
+    dialog = body[body.index('<dialog id="keys-help"') : body.index("</dialog>")]
+    assert 'aria-labelledby="keys-help-title"' in dialog and 'id="keys-help-title"' in dialog
+    for key in ("Space", "←", "→", "j", "k", "n", "r", "?", "Esc"):
+        assert f"<kbd>{key}</kbd>" in dialog, key
+    assert 'aria-keyshortcuts="?"' in body and 'aria-keyshortcuts="r"' in body
+    assert "<script>" not in body.split("</head>")[1].replace('<script src="', "")  # no inline script
+
+
+def test_it_shows_the_text_as_genesys_wrote_it_for_people(alice_client, conversation):
+    from reviews.models import Utterance
+
+    Utterance.objects.filter(conversation=conversation, index=1).update(
+        text="How can I help with your refund?",
+        words=[["how", 0.9], ["can", 0.3], ["i", 0.9], ["help", 0.9], ["with", 0.9], ["your", 0.9], ["refund", 0.9]],
+    )
+    body = alice_client.get("/conversations/conv-q1/").content.decode()
+    assert (
+        'How <span class="low-confidence" title="Low ASR confidence: 30%">can</span> I help with your refund?' in body
+    )
+
+
+def test_it_writes_absolute_times_in_utc_for_the_viewer_s_zone(alice_client, alice, conversation):
+    from datetime import UTC
+
+    ReviewNote.objects.create(conversation=conversation, author=alice, body="n")
+    body = alice_client.get("/conversations/conv-q1/").content.decode()
+    started = conversation.started_at.astimezone(UTC)
+    assert f'<time datetime="{started:%Y-%m-%dT%H:%M:%SZ}" data-local="datetime">' in body
+    assert f"{started:%H:%M:%S} UTC</time>" in body  # labelled UTC until static/js/review.js rewrites it
+    assert body.count('data-local="') >= 3  # started, ended, the note
+
+
+def test_it_gives_the_turns_of_a_loaded_chunk_the_same_controls(alice_client, carol_client, long_call):
+    _conversation, turns = long_call()
+    params, headers = {"chunk": "1"}, {"HTTP_HX_REQUEST": "true"}
+    fragment = alice_client.get("/conversations/conv-long/", params, **headers).content.decode()
+    turn = turns[600]
+    assert f'href="/conversations/conv-long/?t={turn.start_ms}" data-copy-link' in fragment
+    assert f'data-note-at="{turn.start_ms}"' in fragment
+    assert "data-note-at" not in carol_client.get("/conversations/conv-long/", params, **headers).content.decode()

@@ -90,7 +90,7 @@ def test_it_escapes_words_in_the_word_by_word_rendering(alice_client, q1, d1, bu
     conversation = build.conversation("conv-words", queue=q1, division=d1)
     build.transcript(
         conversation,
-        [{"speaker": "external", "start_ms": 0, "end_ms": 1, "text": "x", "words": [["<i>hi</i>", 0.1, 0, 1]]}],
+        [{"speaker": "external", "start_ms": 0, "end_ms": 1, "text": "", "words": [["<i>hi</i>", 0.1, 0, 1]]}],
     )
     body = alice_client.get("/conversations/conv-words/").content.decode()
     assert "&lt;i&gt;hi&lt;/i&gt;</span>" in body and "<i>hi</i>" not in body

@@ -41,6 +41,7 @@ def build_emulator(options: dict, *, now: datetime) -> tuple[Emulator, datetime 
             malformed=options["malformed"],
             live_until=live_until,
             shape=variant.shape,
+            lifelike=options.get("lifelike", False),
         )
     except ValueError as exc:  # e.g. midnight_calls without a midnight inside the window
         raise CommandError(f"--variant {variant.name}: {exc}") from None
@@ -78,6 +79,11 @@ class Command(BaseCommand):
         parser.add_argument("--malformed", type=int, default=0, help="conversations with a corrupt transcript")
         parser.add_argument("--rate-limit", type=int, default=300, help="API requests per token per minute")
         parser.add_argument("--no-live", action="store_true", help="do not add calls that end over the next 30 minutes")
+        parser.add_argument(
+            "--lifelike",
+            action="store_true",
+            help="calls a supervisor believes (the demo's): varied sentences, business hours, locales, agents who differ",
+        )
 
     def handle(self, *args, **options) -> None:
         emulator, live_until = build_emulator(options, now=datetime.now(UTC).replace(microsecond=0))
