@@ -77,7 +77,7 @@ class DatabaseTokenCache:
             held = bool(
                 OAuthToken.objects.filter(key=key, locked_until__lt=now).update(locked_until=now + LOCK_SECONDS)
             )
-            if held or now >= deadline or self.get(key) is not None:
+            if held or now >= deadline or self._fresh(key):
                 break
             self._sleep(LOCK_POLL_SECONDS)
         try:
@@ -85,6 +85,9 @@ class DatabaseTokenCache:
         finally:
             if held:
                 OAuthToken.objects.filter(key=key).update(locked_until=0)
+
+    def _fresh(self, key: str) -> bool:
+        return _is_fresh(self.get(key), self._now())
 
     @staticmethod
     def _row(key: str) -> None:
@@ -124,6 +127,9 @@ class RedisTokenCache:
         if current is not None and unseal_token(key, _text(current)) == token:
             self._redis.delete(self._key(key))
 
+    def _fresh(self, key: str) -> bool:
+        return _is_fresh(self.get(key), self._now())
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         lock_key, mine = self._key(key) + ":lock", secrets.token_hex(8)
@@ -131,7 +137,7 @@ class RedisTokenCache:
         held = False
         while True:
             held = bool(self._redis.set(lock_key, mine, nx=True, px=int(LOCK_SECONDS * 1000)))
-            if held or self._now() >= deadline or self.get(key) is not None:
+            if held or self._now() >= deadline or self._fresh(key):
                 break
             self._sleep(LOCK_POLL_SECONDS)
         try:
@@ -139,6 +145,13 @@ class RedisTokenCache:
         finally:
             if held and self._redis.get(lock_key) in (mine, mine.encode()):
                 self._redis.delete(lock_key)
+
+
+def _is_fresh(entry: tuple[str, float] | None, now: float) -> bool:
+    """A waiter stops waiting for the lock holder only when a token still usable is cached: the expired token
+    the holder is replacing stays in the cache until then, and stopping on it made every waiter fetch its own
+    (a refresh stampede at each expiry)."""
+    return entry is not None and entry[1] > now
 
 
 def _text(value: bytes | str) -> str:

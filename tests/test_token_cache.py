@@ -5,13 +5,14 @@ import threading
 import pytest
 import redis
 
-from genesys.auth import TokenProvider
+from genesys.auth import TokenProvider, token_cache_key
 from genesys.clock import FakeClock
 from reviews.encryption import generate_key_text, keyring
 from reviews.models import OAuthToken
 from reviews.token_cache import LOCK_SECONDS, DatabaseTokenCache, RedisTokenCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+KEY = token_cache_key("https://login.cache.test", "id", "secret")  # the providers' cache key
 
 
 def provider(responses_mock, cache, clock) -> TokenProvider:
@@ -140,6 +141,58 @@ def test_it_shares_one_token_between_processes_through_redis(mocked):
 
         first.invalidate("token-r")
         assert RedisTokenCache(client, prefix=prefix).get(first.cache_key) is None
+    finally:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_waits_for_the_process_replacing_an_expired_token_instead_of_fetching_its_own(mocked):
+    # At each expiry every busy process misses at once; the expired token stays in the row until the lock
+    # holder stores the new one. Taking that stale row for "the holder is done" made each waiter log in too.
+    clock = FakeClock(1_800_000_000.0)
+    holder = DatabaseTokenCache(now=clock.time)
+    holder.set(KEY, "expired", clock.time() - 1)
+    fetching = holder.lock(KEY)  # kept referenced: a collected generator would release the lock
+    fetching.__enter__()  # another process is fetching the replacement
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        holder.set(KEY, "fetched-by-holder", clock.time() + 3600)  # the holder's request comes back
+
+    mocked.assert_all_requests_are_fired = False
+    token_endpoint(mocked, "fetched-by-waiter")
+    waiter = provider(mocked, DatabaseTokenCache(now=clock.time, sleep=sleep), clock)
+
+    assert waiter.token() == "fetched-by-holder"
+    assert len(mocked.calls) == 0
+    assert waits
+    fetching.__exit__(None, None, None)
+
+
+@pytest.mark.redis
+def test_a_redis_waiter_does_not_stop_waiting_on_an_expired_token():
+    client = redis_or_skip()
+    prefix = f"tv-test-stale-{threading.get_ident()}:"
+    clock = FakeClock(1_800_000_000.0)
+    try:
+        holder = RedisTokenCache(client, prefix=prefix, now=clock.time)
+        holder.set("k", "expired", clock.time() - 0.5)  # still in Redis (TTL at least 1 s) but past refresh_at
+        fetching = holder.lock("k")  # kept referenced: a collected generator would release the lock
+        fetching.__enter__()
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            holder.set("k", "fetched-by-holder", clock.time() + 3600)
+
+        waiter = RedisTokenCache(client, prefix=prefix, now=clock.time, sleep=sleep)
+        with waiter.lock("k"):
+            pass
+        assert waits
+        assert waiter.get("k") == ("fetched-by-holder", clock.time() + 3600)
+        fetching.__exit__(None, None, None)
     finally:
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
