@@ -77,7 +77,7 @@ class DatabaseTokenCache:
             held = bool(
                 OAuthToken.objects.filter(key=key, locked_until__lt=now).update(locked_until=now + LOCK_SECONDS)
             )
-            if held or now >= deadline or self._fresh(key):
+            if held or now >= deadline or _is_fresh(self.get(key), self._now()):
                 break
             self._sleep(LOCK_POLL_SECONDS)
         try:
@@ -85,9 +85,6 @@ class DatabaseTokenCache:
         finally:
             if held:
                 OAuthToken.objects.filter(key=key).update(locked_until=0)
-
-    def _fresh(self, key: str) -> bool:
-        return _is_fresh(self.get(key), self._now())
 
     @staticmethod
     def _row(key: str) -> None:
@@ -127,9 +124,6 @@ class RedisTokenCache:
         if current is not None and unseal_token(key, _text(current)) == token:
             self._redis.delete(self._key(key))
 
-    def _fresh(self, key: str) -> bool:
-        return _is_fresh(self.get(key), self._now())
-
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         lock_key, mine = self._key(key) + ":lock", secrets.token_hex(8)
@@ -137,7 +131,7 @@ class RedisTokenCache:
         held = False
         while True:
             held = bool(self._redis.set(lock_key, mine, nx=True, px=int(LOCK_SECONDS * 1000)))
-            if held or self._now() >= deadline or self._fresh(key):
+            if held or self._now() >= deadline or _is_fresh(self.get(key), self._now()):
                 break
             self._sleep(LOCK_POLL_SECONDS)
         try:

@@ -17,11 +17,8 @@ from django.views.decorators.http import require_GET
 from reviews import quality as dashboard
 from reviews.templatetags.chart_tags import format_value
 from reviews.views.charts import PERIODS, ChartFilterForm
-from reviews.views.search import SearchForm
 
 GROUP_BY_CHOICES = [("agent", "Agent"), ("queue", "Queue")]
-# The search has no "evaluated" filter yet (reviews/search/filters.py): coverage counts link once it has one.
-EVALUATED_FILTER = "evaluated" in SearchForm.base_fields
 
 
 class QualityFilterForm(ChartFilterForm):
@@ -66,8 +63,6 @@ def _sorted_link(text: str, metrics, selection, **kwargs) -> dict:
 
 
 def _evaluated_link(count: int, selection, kind: str, **kwargs) -> dict:
-    if not EVALUATED_FILTER:
-        return _cell(f"{count:,}")
     return _count_link(count, selection, evaluated=kind, **kwargs)
 
 
@@ -298,6 +293,5 @@ def quality(request: HttpRequest) -> HttpResponse:
         "summary_total_rows": [total] if report.groups else None,
         "charts": [*_trend_charts(report), _group_score_chart(report, group_label)],
         "topic_chart": _topic_chart(report),
-        "evaluated_filter": EVALUATED_FILTER,
     }
     return render(request, "reviews/quality.html", context)

@@ -52,6 +52,12 @@ def log_in(page, username: str, device=None) -> None:
     page.wait_for_url(LANDING)
 
 
+def log_out(page) -> None:
+    """Sign out through the top bar, ending on the login page."""
+    page.click("text=Log out")
+    page.wait_for_url("**/login/**")
+
+
 @contextmanager
 def chromium_page(base_url: str, *, height: int = 900, reduced_motion: str | None = None) -> Iterator:
     from playwright.sync_api import sync_playwright

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reviews.models import AuditEvent, Escalation
-from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page, log_in
+from tests.browser.support import BROWSER_MARKS, PASSWORD, SCREENSHOTS, chromium_page, log_in, log_out
 
 pytestmark = BROWSER_MARKS
 
@@ -77,11 +77,6 @@ def _user(username: str, group: str, **scope):
     return user
 
 
-def _log_out(page) -> None:
-    page.click("text=Log out")
-    page.wait_for_url("**/login/**")
-
-
 def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page, calls):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -104,7 +99,7 @@ def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page,
     page.click("#review-panel button[type=submit]")
     page.wait_for_selector("#review-panel >> text=Escalation open")
     assert "Escalations" not in page.inner_text("nav.mainnav")
-    _log_out(page)
+    log_out(page)
 
     log_in(page, "cleo", device)
     page.click("nav.mainnav >> text=Escalations")
@@ -127,7 +122,7 @@ def test_it_walks_an_escalation_from_the_supervisor_to_compliance_and_back(page,
     page.click("form.escalation-resolve button")
     page.wait_for_selector("text=Resolved: Coaching.")
     assert page.locator("form.escalation-resolve").count() == 0
-    _log_out(page)
+    log_out(page)
 
     log_in(page, "sam")
     page.goto(f"/conversations/{calls[0].genesys_id}/")

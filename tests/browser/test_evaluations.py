@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from reviews.models import AuditEvent, Evaluation, EvaluationAnswer, EvaluationDispute
-from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, log_in, qa_world
+from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, log_in, log_out, qa_world
 
 pytestmark = BROWSER_MARKS
 
@@ -34,11 +34,6 @@ def _question(page, text: str):
     return page.locator("#evaluation-panel fieldset.evaluation-question-set").filter(
         has=page.locator("legend", has_text=text)
     )
-
-
-def _log_out(page) -> None:
-    page.click("text=Log out")
-    page.wait_for_url("**/login/**")
 
 
 def test_it_evaluates_a_call_from_the_automatic_answers_then_disputes_and_rescores_it(page, world):
@@ -83,7 +78,7 @@ def test_it_evaluates_a_call_from_the_automatic_answers_then_disputes_and_rescor
     page.locator("#evaluation-panel").scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "evaluation.png"), full_page=False)
     assert page.csp_errors == []
-    _log_out(page)
+    log_out(page)
 
     # A supervisor disputes it, then re-scores it with a note.
     log_in(page, "sam")

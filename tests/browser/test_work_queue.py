@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from reviews.models import AuditEvent, Conversation, ReviewAssignment
-from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, log_in, qa_world
+from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, log_in, log_out, qa_world
 
 pytestmark = BROWSER_MARKS
 
@@ -26,11 +26,6 @@ def page(live_server):
 def world(transactional_db, settings):
     settings.COMPLIANCE_SINKS = []
     return qa_world()
-
-
-def _log_out(page) -> None:
-    page.click("text=Log out")
-    page.wait_for_url("**/login/**")
 
 
 def test_it_lands_a_reviewer_on_her_queue_and_lets_a_supervisor_assign_and_mark_reviewed_in_bulk(page, world):
@@ -52,7 +47,7 @@ def test_it_lands_a_reviewer_on_her_queue_and_lets_a_supervisor_assign_and_mark_
     assert AuditEvent.objects.filter(
         username="rita", action=AuditEvent.Action.VIEW_TRANSCRIPT, object_id=upcoming.conversation.genesys_id
     ).exists()
-    _log_out(page)
+    log_out(page)
 
     log_in(page, "sam")
     assert page.url.endswith("/queue/")  # a supervisor lands there too
