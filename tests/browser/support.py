@@ -91,6 +91,18 @@ AXE_FAILING_IMPACTS = ("serious", "critical")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
+@contextmanager
+def htmx_settled(page, *, timeout_ms: int = 10_000) -> Iterator[None]:
+    """Wait, after the body runs, until htmx has swapped and settled the response it triggered. Waiting for the
+    response alone races the swap: the old content is still in the DOM when the response arrives."""
+    page.evaluate(
+        "() => { window.htmxSettled = false;"
+        " document.addEventListener('htmx:afterSettle', () => { window.htmxSettled = true; }, {once: true}); }"
+    )
+    yield
+    page.wait_for_function("() => window.htmxSettled === true", timeout=timeout_ms)
+
+
 def axe_violations(page) -> list[dict]:
     """axe-core's violations on the page as it is now. The script goes in through Playwright's evaluate (the
     DevTools protocol, which the page's Content-Security-Policy does not govern), so the page keeps its strict

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from reviews.models import AuditEvent, Evaluation
-from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, log_in, qa_world
+from tests.browser.support import BROWSER_MARKS, SCREENSHOTS, chromium_page, htmx_settled, log_in, qa_world
 
 pytestmark = BROWSER_MARKS
 
@@ -42,7 +42,7 @@ def _listed(page) -> list[str]:
 
 
 def _apply(page) -> None:
-    with page.expect_response(lambda r: "/search/" in r.url and r.request.headers.get("hx-request") == "true"):
+    with htmx_settled(page):
         page.click("fieldset.filters button[type=submit]")
 
 
@@ -73,10 +73,11 @@ def test_it_filters_sorts_counts_and_exports_the_work_list(page, world, tmp_path
     assert set(_listed(page)) == set(_ids(world, 2, 3))
 
     # The sort applies as soon as it changes (no button), keeping the filters.
-    with page.expect_response(lambda r: "sort=duration_desc" in r.url):
+    with htmx_settled(page):
         page.select_option("select[name=sort]", "duration_desc")
     assert _listed(page) == _ids(world, 3, 2)  # 12 minutes, then 5
-    with page.expect_response(lambda r: "sort=duration_asc" in r.url):
+    assert parse_qs(urlparse(page.url).query)["duration_min"] == ["4"]
+    with htmx_settled(page):
         page.select_option("select[name=sort]", "duration_asc")
     assert _listed(page) == _ids(world, 2, 3)
 
