@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 EMULATOR_PORT ?= 8787
 
-.PHONY: demo demo-stop screenshots test lint format test-suite ci clean venv
+.PHONY: demo demo-stop screenshots test test-fast lint format test-suite ci clean venv
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ test-suite: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test: lint test-suite
+
+# The inner loop: everything but the browser tests and the end-to-end runs marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not browser and not slow"
 
 demo: $(STAMP)
 	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(BIN)/python bin/demo.py

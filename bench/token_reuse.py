@@ -161,6 +161,8 @@ def environment(data_dir: Path, base_url: str, *, database_url: str | None, redi
         GENESYS_RATE_LIMIT_PER_MINUTE="6000",
         Q_CLUSTER_NAME="transcript-vault-token-bench",
         Q_CLUSTER_WORKERS=str(workers),
+        # Tokens are what is counted here; speech-to-text would need a second worker (ASR_CONCURRENCY < workers).
+        ASR_ENABLED="false",
         Q_CLUSTER_POLL_SECONDS="0.1",
         DISCOVERY_INITIAL_LOOKBACK_HOURS="24",
         TRANSCRIPT_POLL_BASE_SECONDS="0.2",

@@ -17,18 +17,20 @@ tutorial's endpoints are fictional (shared/genesys-api.md §9):
 | fallback GET on its invented recording-audio path     | GET /api/v2/conversations/{cid}/recordings (+ media GET)      |
 | one compliance POST per transcript                    | one POST per transcript to --compliance-url                   |
 
-Conversations are processed one after another, as the tutorial's request handler does for one request. With
---concurrent (ingest_compare.py --scenario live) every conversation gets its own handler thread started at once,
-as Node runs one /api/transcripts/process request per call that has just ended, concurrently. The communication id
+--handlers N runs the tutorial's /api/transcripts/process for N conversations at a time (a thread pool of N, as
+its Express server serves N concurrent requests from a scheduler); N=1 is one conversation after another, N=0 one
+handler per conversation, all started at once (one request per call that has just ended). The communication id
 polled is the customer leg's voice session (first voice session, customer first), per genesys-api.md §7.4.
 
-Prints one JSON summary line at the end (counters as seen by the client).
+Prints one JSON summary line at the end (counters as seen by the client, and per conversation its outcome and
+the sha256 of the text it synced, re-encoded as UTF-8, so the caller can check it against the ground truth).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import random
 import re
@@ -62,7 +64,7 @@ class Baseline:
         self.outcomes: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.pii_matches = 0
-        self.s3_rejected_bearer = 0
+        self.results: dict[str, dict] = {}
 
     @property
     def session(self) -> requests.Session:
@@ -184,13 +186,14 @@ class Baseline:
         is_last = False
         while not is_last:
             headers = {"Range": f"bytes={offset}-{offset + CHUNK_SIZE - 1}", "Accept": "text/plain"}
-            if self.bearer_on_s3:
+            sent_bearer = self.bearer_on_s3  # per request: concurrent handlers may all send it before one learns
+            if sent_bearer:
                 headers["Authorization"] = f"Bearer {token}"
             self._count("s3_requests")
             res = self.session.get(url, headers=headers, timeout=30)
-            if res.status_code in (400, 403) and self.bearer_on_s3 and offset == 0:
+            if res.status_code in (400, 403) and sent_bearer and offset == 0:
                 # S3 refuses a second auth mechanism on a query-signed URL; note it and go on without.
-                self.s3_rejected_bearer += 1
+                self._count("s3_rejected_bearer")
                 self.bearer_on_s3 = False
                 continue
             if res.status_code == 416:
@@ -218,6 +221,7 @@ class Baseline:
 
     # --- Step 3: fallback and compliance
     def fallback_to_raw_audio(self, cid: str) -> int:
+        """Bytes of the recordings listing plus the first media file (0 media bytes: the listing was empty)."""
         res = self.api_call("GET", f"/api/v2/conversations/{cid}/recordings", params={"formatId": "WAV"})
         if not res.ok:
             raise RuntimeError(f"Audio fallback failed: HTTP {res.status_code}")
@@ -234,7 +238,9 @@ class Baseline:
                     audio = self.session.get(uri, timeout=60)
                     size += len(audio.content)  # Buffer.from(await res.arrayBuffer())
                     self._count("s3_bytes", len(audio.content))
+                    self.results[cid] = {"outcome": "fallback", "audio_bytes": len(audio.content)}
                     return size
+        self.results[cid] = {"outcome": "fallback", "audio_bytes": 0}
         return size
 
     def sync_to_compliance_storage(self, cid: str, comm: str, data: dict, text: str) -> None:
@@ -266,14 +272,18 @@ class Baseline:
             except Exception as exc2:  # noqa: BLE001
                 self._count(type(exc2).__name__, counter=self.errors)
                 self._count("error", counter=self.outcomes)
+                self.results[cid] = {"outcome": "error", "error": type(exc2).__name__}
             return
         try:
             text = self.stream_transcript_content(data["url"])
             self.sync_to_compliance_storage(cid, comm, data, text)
             self._count("transcript", counter=self.outcomes)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            self.results[cid] = {"outcome": "transcript", "sha256": digest}
         except Exception as exc:  # noqa: BLE001 - res.status(500)
             self._count(type(exc).__name__, counter=self.errors)
             self._count("error", counter=self.outcomes)
+            self.results[cid] = {"outcome": "error", "error": type(exc).__name__}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,9 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-bearer-on-s3", action="store_true", help="deviation: omit Authorization on the pre-signed GET"
     )
     parser.add_argument(
-        "--concurrent", action="store_true", help="live: one handler thread per conversation, all started at once"
+        "--handlers", type=int, default=1, help="concurrent process handlers (1: one after another, 0: one per call)"
     )
-    parser.add_argument("--max-handlers", type=int, default=512, help="cap on concurrent handler threads")
     args = parser.parse_args(argv)
 
     baseline = Baseline(args)
@@ -309,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
             baseline.outcomes["no_voice_session"] += 1
             continue
         jobs.append((conv["conversationId"], comm))
-    if args.concurrent:
-        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), args.max_handlers))) as pool:
+    handlers = args.handlers or len(jobs)
+    if handlers > 1:
+        with ThreadPoolExecutor(max_workers=handlers) as pool:
             list(pool.map(lambda job: baseline.process(*job), jobs))
     else:
         for cid, comm in jobs:
@@ -321,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         "outcomes": dict(baseline.outcomes),
         "errors": dict(baseline.errors),
         "pii_regex_matches": baseline.pii_matches,
-        "s3_rejected_bearer": baseline.s3_rejected_bearer,
+        "handlers": args.handlers,
+        "results": baseline.results,
         **dict(baseline.counts),
     }
     print(json.dumps(summary))

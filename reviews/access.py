@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from reviews.models import AccessScope, Conversation, Queue
+from reviews.models import AccessScope, Agent, Conversation, Queue
 
 REVIEWER = "Reviewer"
 SUPERVISOR = "Supervisor"
@@ -28,6 +28,7 @@ COMPLIANCE = "Compliance"
 
 NOT_FOUND_MESSAGE = "conversation not found"
 _GROUPS_CACHE_ATTRIBUTE = "_transcript_vault_group_names"
+_SCOPE_CACHE_ATTRIBUTE = "_transcript_vault_scope"
 
 
 def group_names(user) -> frozenset[str]:
@@ -63,8 +64,18 @@ class Scope:
 
 
 def scope_for(user) -> Scope:
+    """The user's scope, cached on the user object for the rest of the request (a page asks for it several times:
+    its query, its filter choices, its audit)."""
     if not is_signed_in(user):
         return Scope()
+    cached = getattr(user, _SCOPE_CACHE_ATTRIBUTE, None)
+    if cached is None:
+        cached = _scope_of(user)
+        setattr(user, _SCOPE_CACHE_ATTRIBUTE, cached)
+    return cached
+
+
+def _scope_of(user) -> Scope:
     if sees_everything(user):
         return Scope(everything=True)
     groups = group_names(user)
@@ -89,6 +100,19 @@ def conversations_for(user) -> QuerySet[Conversation]:
     if scope.is_empty:
         return Conversation.objects.none()
     return Conversation.objects.filter(Q(queue_id__in=scope.queue_ids) | Q(division_id__in=scope.division_ids))
+
+
+def visible_queues(user) -> QuerySet[Queue]:
+    """The queues of the conversations the user may see, by name: what a filter form offers."""
+    visible = conversations_for(user)
+    # EXISTS probes the conversation's queue index once per queue; a join with DISTINCT read every conversation.
+    return Queue.objects.filter(Exists(visible.filter(queue=OuterRef("pk")))).order_by("name", "genesys_id")
+
+
+def visible_agents(user) -> QuerySet[Agent]:
+    """The agents of the conversations the user may see, by name."""
+    visible = conversations_for(user)
+    return Agent.objects.filter(Exists(visible.filter(agent=OuterRef("pk")))).order_by("name", "genesys_id")
 
 
 def get_conversation_for_user(user, genesys_id: str) -> Conversation:

@@ -25,6 +25,7 @@ from reviews.models import (
     AccessScope,
     Agent,
     ApiToken,
+    AsrJob,
     AudioRecording,
     AuditEvent,
     BatchJob,
@@ -356,6 +357,14 @@ class BatchJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("job_id",)
     date_hierarchy = "submitted_at"
+
+
+@admin.register(AsrJob)
+class AsrJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("conversation", "outcome", "attempts", "audio_ms", "cpu_seconds", "finished_at", "superseded_at")
+    list_filter = ("outcome",)
+    search_fields = ("conversation__genesys_id",)
+    list_select_related = ("conversation",)
 
 
 @admin.register(GenesysFinding)

@@ -241,8 +241,18 @@ def _genesys_ids(owner) -> tuple[str, ...]:
     return (owner if isinstance(owner, str) else owner.genesys_id,)
 
 
+class _UtcDate(TruncDate):
+    """The UTC day of a datetime. On SQLite Django truncates through a Python callback per row (its time zone
+    support), which was a third of the charts page; SQLite stores datetimes as UTC text, so its own date() gives
+    the same day without leaving C."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.lhs)
+        return f"date({sql})", params
+
+
 def _day(field: str) -> TruncDate:
-    return TruncDate(field, tzinfo=UTC)
+    return _UtcDate(field, tzinfo=UTC)
 
 
 def _as_date(value) -> date:

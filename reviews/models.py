@@ -181,7 +181,17 @@ class Transcript(models.Model):
         LEAKS_FOUND = "leaks_found", "Leaks found"
         NO_MARKERS = "no_markers", "No markers (redaction probably off)"
 
+    class Source(models.TextChoices):
+        GENESYS = "genesys", "Genesys"
+        # Our own speech-to-text of an audio-only call's recording (reviews/asr): never Genesys' transcript, and
+        # replaced by Genesys' when that arrives later.
+        VAULT_ASR = "vault-asr", "Vault speech-to-text"
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="transcripts")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENESYS, db_index=True)
+    # For Source.VAULT_ASR: the engine and model that produced it (engine_id stays Genesys' engine id otherwise).
+    asr_engine = models.CharField(max_length=64, blank=True)
+    asr_model = models.CharField(max_length=128, blank=True)
     communication_id = models.CharField(max_length=64)
     transcript_id = models.CharField(max_length=64, blank=True, db_index=True)
     language = models.CharField(max_length=16, blank=True)
@@ -365,6 +375,49 @@ class AudioRecording(models.Model):
             f"{self.conversation.genesys_id}|audio|{self.recording_id}|{self.sha256}".encode()
         ).hexdigest()
         return f"tv_{digest[:40]}"
+
+
+class AsrJob(models.Model):
+    """Local speech-to-text of one audio-only call's kept recordings (reviews/asr/jobs.py).
+
+    While it runs it holds one of ASR_CONCURRENCY slots (unique, so the cluster never runs more) and the
+    conversation's lease; then it records its outcome. A call is pending while it is in audio fallback with
+    kept audio and has no row, or a row that crashed (running with an expired lease, or failed) with attempts
+    left. `detail` says why (an unreadable header, a crash's kind), never what was said.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Transcribing"
+        TRANSCRIBED = "transcribed", "Transcribed by the vault"
+        SILENT = "silent", "No speech found"
+        UNREADABLE = "unreadable", "Recording unreadable"
+        FAILED = "failed", "Speech-to-text failed"
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="asr_job")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    lease_token = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    engine = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    audio_ms = models.BigIntegerField(null=True, blank=True)
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    word_count = models.PositiveIntegerField(default=0)
+    detail = models.CharField(max_length=300, blank=True)
+    # When Genesys' own transcript arrived later and replaced the vault's (the job's outcome stays as it was).
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slot"], condition=models.Q(slot__isnull=False), name="asr_slot_held_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation.genesys_id}: {self.outcome}"
 
 
 class OutboxMessage(models.Model):

@@ -18,6 +18,7 @@ class ScheduleSpec:
     name: str
     func: str
     minutes: int
+    kwargs: str | None = None  # django-q's Schedule.kwargs (e.g. q_options for a task's own timeout)
 
 
 def schedule_specs() -> list[ScheduleSpec]:
@@ -41,12 +42,28 @@ def schedule_specs() -> list[ScheduleSpec]:
         ScheduleSpec(
             "transcript-vault: audio cache sweep", "reviews.tasks.audio_cache_sweep_task", SWEEP_INTERVAL_MINUTES
         ),
+        # Local speech-to-text (issue 15): a call can take longer than Q_CLUSTER's timeout, so the task has its own.
+        ScheduleSpec(
+            "transcript-vault: speech to text",
+            "reviews.tasks.speech_to_text_task",
+            1,
+            kwargs=f"q_options={{'timeout': {speech_to_text_timeout_seconds()}}}",
+        ),
+        ScheduleSpec("transcript-vault: late transcripts", "reviews.tasks.late_transcripts_task", 5),
         # Work queues (issue 13 §3): sampling is idempotent per rule and week, so a daily run only tops queues up.
         ScheduleSpec("transcript-vault: sample reviews", "reviews.sampling.sample_reviews_task", 24 * 60),
         # Evaluations (issue 13 §2): automatic answers for calls stored without them yet (the ingest path scores
         # each call as it is stored; this catches up the rest, e.g. after a new form version is published).
         ScheduleSpec("transcript-vault: auto evaluate", "reviews.evaluations.auto.auto_evaluate_task", 5),
     ]
+
+
+def speech_to_text_timeout_seconds() -> int:
+    """The task's budget for starting calls, plus one call at its longest, plus the child's start-up margin."""
+    from reviews.tasks import TASK_BUDGET_SHARE
+
+    budget = settings.Q_CLUSTER["timeout"] * TASK_BUDGET_SHARE
+    return int(budget + settings.ASR_TIMEOUT_SECONDS + 60)
 
 
 def setup_schedules(*, using: str = "default") -> dict[str, str]:
@@ -56,7 +73,13 @@ def setup_schedules(*, using: str = "default") -> dict[str, str]:
     outcome = {}
     with transaction.atomic(using=using):
         for spec in schedule_specs():
-            wanted = {"func": spec.func, "schedule_type": Schedule.MINUTES, "minutes": spec.minutes, "repeats": -1}
+            wanted = {
+                "func": spec.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": spec.minutes,
+                "repeats": -1,
+                "kwargs": spec.kwargs,
+            }
             existing = Schedule.objects.using(using).filter(name=spec.name).first()
             if existing is None:
                 Schedule.objects.using(using).create(name=spec.name, next_run=timezone.now(), **wanted)

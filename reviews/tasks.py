@@ -22,8 +22,10 @@ __all__ = [
     "audio_cache_sweep_task",
     "discover_task",
     "fetch_audio_task",
+    "late_transcripts_task",
     "reconcile_task",
     "relay_outbox_task",
+    "speech_to_text_task",
 ]
 
 
@@ -110,3 +112,30 @@ def audio_cache_sweep_task() -> str:
     from reviews.pipeline.schedule import now_of
 
     return sweep_audio_cache(now=now_of(SYSTEM_CLOCK)).summary()
+
+
+def speech_to_text_task(clock=SYSTEM_CLOCK) -> str:
+    """Every minute: transcribe pending audio-only calls one at a time (each in a low-priority child process),
+    starting another only within this task's budget. At most ASR_CONCURRENCY run cluster-wide; a task that finds
+    every slot busy returns at once, leaving the worker to Genesys ingestion."""
+    from reviews.asr.jobs import transcribe_next
+
+    if not settings.ASR_ENABLED:
+        return "speech-to-text: disabled (ASR_ENABLED=false)"
+    stop_at = task_stop_at(clock)
+    outcomes: dict[str, int] = {}
+    while clock.monotonic() < stop_at:
+        outcome = transcribe_next(clock=clock)
+        if outcome is None:
+            break
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "nothing pending"
+    return f"speech-to-text: {summary}"
+
+
+def late_transcripts_task() -> str:
+    """Every few minutes: ask Genesys again for the transcripts of audio-only calls whose late check is due."""
+    from reviews.pipeline.late import check_late_transcripts
+
+    checked = check_late_transcripts(client=_client(), clock=SYSTEM_CLOCK)
+    return f"late transcripts: {checked} audio-only conversations checked"

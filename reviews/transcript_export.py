@@ -2,14 +2,16 @@
 
 Used by the review page's export (reviews/views/review.py) and the data-subject access package
 (reviews/subject_requests.py): one rendering, so both say the same thing. Text is what the vault stores, so
-values the vault masked stay masked.
+values the vault masked stay masked. A part the vault transcribed itself (local speech-to-text) says so, with its
+engine and model, in both formats: it is never passed off as Genesys' transcript.
 """
 
 from __future__ import annotations
 
 import json
 
-from reviews.models import Conversation
+from reviews.models import Conversation, Transcript
+from reviews.search.filters import asr_description
 from reviews.templatetags.transcript_tags import mmss, speaker_label
 from reviews.views.parts import outcome_to_show
 
@@ -18,9 +20,19 @@ def _part_title(part) -> str:
     return f"Part {part.number}: {part.leg_label or 'leg'} (communication {part.communication_id})"
 
 
+def _is_vault_transcript(part) -> bool:
+    return part.source == Transcript.Source.VAULT_ASR
+
+
+def _vault_source_text(part) -> str:
+    return f"machine transcript by the vault ({asr_description(part.asr_engine, part.asr_model)}), not Genesys'"
+
+
 def _part_line(part) -> str:
-    """One part of the call, for the text export's header."""
+    """One part of the call, for the text export's header; Genesys' is the default source, the vault's is named."""
     facts = [_part_title(part)]
+    if _is_vault_transcript(part):
+        facts.append(_vault_source_text(part))
     if part.recording_id:
         facts.append(f"recording {part.recording_id}")
     facts.append(part.media_type or "media unknown")
@@ -58,7 +70,8 @@ def export_text(conversation: Conversation, utterances, parts) -> str:
             opened.add(u.transcript_id)
             part = by_pk.get(u.transcript_id)
             if part is not None:
-                lines.append(f"--- {_part_title(part)} begins ---")
+                source = f" ({_vault_source_text(part)})" if _is_vault_transcript(part) else ""
+                lines.append(f"--- {_part_title(part)} begins{source} ---")
         lines.append(f"[{mmss(u.start_ms)}] {speaker_label(u)}: {u.text}")
     return "\n".join(header + lines) + "\n"
 
@@ -70,6 +83,9 @@ def _export_part(part) -> dict:
         "leg": part.leg_label or None,
         "recording_id": part.recording_id or None,
         "media_type": part.media_type or None,
+        "source": part.source,
+        "asr_engine": part.asr_engine if _is_vault_transcript(part) else None,
+        "asr_model": part.asr_model if _is_vault_transcript(part) else None,
         "part_start_ms": part.part_start_ms,
         "transcript_id": part.transcript_id,
         "language": part.language,

@@ -6,8 +6,15 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.http import Http404
 
-from reviews.access import can_review, can_see_finding_details, conversations_for, get_conversation_for_user
-from reviews.models import AccessScope, Conversation, Division, Queue
+from reviews.access import (
+    can_review,
+    can_see_finding_details,
+    conversations_for,
+    get_conversation_for_user,
+    visible_agents,
+    visible_queues,
+)
+from reviews.models import AccessScope, Agent, Conversation, Division, Queue
 
 pytestmark = pytest.mark.django_db
 START = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -75,6 +82,23 @@ def test_it_shows_nothing_to_anonymous_or_inactive_users(world):
     inactive = user_with(groups=["Compliance"])
     inactive.is_active = False
     assert visible(inactive) == set()
+
+
+def test_it_offers_only_the_queues_and_agents_of_visible_conversations(world):
+    zoe, adam, quinn = (
+        Agent.objects.create(genesys_id=g, name=n) for g, n in (("a1", "Zoe"), ("a2", "Adam"), ("a3", "Q"))
+    )
+    Conversation.objects.filter(genesys_id="conv-q2").update(agent=zoe)
+    Conversation.objects.filter(genesys_id="conv-d2").update(agent=adam)
+    Conversation.objects.filter(genesys_id="conv-q1").update(agent=quinn)
+    reviewer = user_with(groups=["Reviewer"], queues=["q2"])
+    supervisor = user_with(groups=["Supervisor"], divisions=["d2"], name="s")
+
+    assert [q.genesys_id for q in visible_queues(reviewer)] == ["q2"]
+    assert [a.name for a in visible_agents(reviewer)] == ["Adam", "Zoe"]  # by name, each once
+    assert [q.genesys_id for q in visible_queues(supervisor)] == ["q2"]  # through conv-d2's own division
+    assert [a.name for a in visible_agents(supervisor)] == ["Adam"]
+    assert list(visible_queues(AnonymousUser())) == []
 
 
 def test_it_raises_the_same_404_outside_scope_and_for_unknown_ids(world):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from reviews.templatetags.transcript_tags import local_time, utc_time, utterance_html
+from reviews.templatetags.transcript_tags import local_time, side_label, speaker_label, utc_time, utterance_html
 
 XSS = '<script>alert("x")</script>'
 
@@ -103,3 +103,11 @@ def test_it_writes_absolute_times_in_utc_for_the_page_to_localise():
     assert local_time(moment, "junk").count('data-local="datetime"') == 1
     assert local_time(None) == "–"
     assert utc_time(datetime(2026, 12, 2, 23, 30, tzinfo=UTC) + timedelta(hours=1)) == "3 Dec 2026 00:30"
+
+
+def test_it_names_no_speaker_when_nobody_was_identified():
+    assert speaker_label(SimpleNamespace(speaker="", participant_purpose="")) == "Speaker unknown"
+    assert speaker_label(SimpleNamespace(speaker="internal", participant_purpose="agent")) == "Agent"
+    assert speaker_label(SimpleNamespace(speaker="external", participant_purpose="")) == "Customer"
+    assert side_label("") == "Speaker unknown"
+    assert side_label("internal") == "Agent / IVR"

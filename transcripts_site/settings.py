@@ -165,6 +165,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "transcripts_site.urls"
+FORM_RENDERER = "reviews.form_renderer.JinjaWidgetRenderer"
 WSGI_APPLICATION = "transcripts_site.wsgi.application"
 
 TEMPLATES = [
@@ -499,6 +500,25 @@ AUDIO_RESTORE_DAYS = envint("AUDIO_RESTORE_DAYS", 7, minimum=1)
 DISCOVERY_MAX_CALL_HOURS = envint("DISCOVERY_MAX_CALL_HOURS", 12, minimum=1)
 LOW_CONFIDENCE_THRESHOLD = envfloat("LOW_CONFIDENCE_THRESHOLD", 0.6, minimum=0.0)
 PII_PHONE_REGIONS = envlist("PII_PHONE_REGIONS", "US,GB,AU,CA,DE,FR,IE")
+
+# Local speech-to-text of audio-only calls (reviews/asr, docs/pipeline.md "Local speech-to-text").
+ASR_ENABLED = envbool("ASR_ENABLED", True)
+# How many calls the whole cluster transcribes at once (a lease in the database); each one occupies a worker.
+ASR_CONCURRENCY = envint("ASR_CONCURRENCY", 1, minimum=1)
+# The recogniser runs in a child process at this nice level, under this address-space cap, for at most this long.
+ASR_NICE = envint("ASR_NICE", 10, minimum=0)
+ASR_MEMORY_MB = envint("ASR_MEMORY_MB", 1024, minimum=256)
+ASR_TIMEOUT_SECONDS = envint("ASR_TIMEOUT_SECONDS", 1800, minimum=10)
+# An engine crash or timeout is retried this many times in all (with backoff); then the call is `failed`.
+ASR_MAX_ATTEMPTS = envint("ASR_MAX_ATTEMPTS", 3, minimum=1)
+if ASR_ENABLED and ASR_CONCURRENCY >= Q_CLUSTER_WORKERS:
+    raise ImproperlyConfigured(
+        f"ASR_CONCURRENCY ({ASR_CONCURRENCY}) must be below Q_CLUSTER_WORKERS ({Q_CLUSTER_WORKERS}) so Genesys "
+        "ingestion always has a free worker; raise Q_CLUSTER_WORKERS or set ASR_ENABLED=false"
+    )
+# An audio-only call is still checked for a late Genesys transcript (which replaces the vault's own) for this long
+# after it fell back to audio, at intervals growing with the wait.
+LATE_TRANSCRIPT_WINDOW_HOURS = envint("LATE_TRANSCRIPT_WINDOW_HOURS", 72, minimum=0)
 
 # Compliance sync
 COMPLIANCE_ARCHIVE_DIR = Path(envstr("COMPLIANCE_ARCHIVE_DIR", str(DATA_DIR / "compliance"))).resolve()

@@ -18,6 +18,10 @@ Ground truth per conversation (what a correct client must end up with):
     .recording_ids (all, list order), .audio_recording_ids (media == "audio" only)
     .division_ids (every division the call touches), .media_type, .agent_user_ids (first agent first)
     .transcript                      the customer leg's transcript (all its phrases, across its segments)
+    .spoken_phrases                  what the recording says, in time order: the transcript's scripted phrases, or
+                                     (a call without a transcript) `.spoken_script`, lines written for its audio
+    .planted_phrase                  a call without a transcript: words said once in its audio (a complaint, a
+                                     card number read out, ...) that search must find once it is transcribed
 A default conversation with a transcript has exactly one part: the customer leg, `recording_ids[0]`, every phrase.
 Expected stored utterances for a part = its `phrase_count` (one utterance per phrase).
 """
@@ -222,6 +226,10 @@ class SimConversation:
     agent_purpose: str = "agent"  # analytics purpose of agent participants ("user" on direct/outbound calls)
     recording_list: list[SimRecording] | None = field(default=None, repr=False)
     part_list: list[SimPart] = field(default_factory=list, repr=False)
+    # A call without a transcript: the lines its recording says (ground truth for speech-to-text) and the
+    # search words planted in them, if any (generate_dataset writes them once shapes have settled transcripts).
+    spoken_script: list[SimPhrase] = field(default_factory=list, repr=False)
+    planted_phrase: str | None = None
 
     @property
     def recordings(self) -> list[SimRecording]:
@@ -271,17 +279,25 @@ class SimConversation:
         # Agent-placed outbound calls show the far end as "external" in analytics.
         return "customer" if self.direction == "inbound" else "external"
 
+    @property
+    def spoken_phrases(self) -> list[SimPhrase]:
+        """What the recording says: the transcript's scripted phrases, else the script written for the audio."""
+        return list(self.transcript.phrases) if self.transcript is not None else list(self.spoken_script)
+
     def speech_turns(self) -> list[tuple[int, int, str]]:
-        """(offset_ms, duration_ms, speaker) for each scripted phrase, used to align the audio."""
-        if self.transcript is None:
-            return _fallback_turns(self)
-        return [(p.offset_ms, p.duration_ms, _speaker(p, self.agent_join_ms)) for p in self.transcript.phrases]
+        """(offset_ms, duration_ms, speaker) for each spoken phrase, used to align the audio."""
+        return [(p.offset_ms, p.duration_ms, _speaker(p, self.agent_join_ms)) for p in self.spoken_phrases]
 
     def wav_bytes(self) -> bytes:
-        """The call's recording: a real PCM WAV as long as the call (the server's BlobStore keeps what it served)."""
-        from .audio import render_wav
+        """The call's recording: its phrases spoken on a telephone line, a PCM WAV as long as the call (the
+        server's BlobStore keeps what it served)."""
+        from .speech import SpokenLine, render_speech
 
-        return render_wav(self.duration_ms, self.speech_turns())
+        lines = [
+            SpokenLine(offset_ms, slot_ms, speaker, spoken_text(phrase))
+            for phrase, (offset_ms, slot_ms, speaker) in zip(self.spoken_phrases, self.speech_turns(), strict=True)
+        ]
+        return render_speech(self.duration_ms, lines, seed=f"{self.seed}:line")
 
     def wav_size(self) -> int:
         from .audio import wav_size
@@ -388,6 +404,9 @@ def generate_dataset(
     if shape is not None:
         apply_shape(dataset, shape, program_id, engine_id)
     attach_parts(dataset)
+    for conv in dataset.conversations:
+        if conv.transcript is None:
+            conv.spoken_script, conv.planted_phrase = _spoken_script(dataset, conv)
     dataset.conversations.sort(key=lambda c: (c.start, c.conversation_id))
     return dataset
 
@@ -599,16 +618,44 @@ def _speaker(phrase: SimPhrase, agent_join_ms: int) -> str:
     return "agent" if phrase.offset_ms >= agent_join_ms else "ivr"
 
 
-def _fallback_turns(conv: SimConversation) -> list[tuple[int, int, str]]:
-    # Conversations without a transcript still have audio: alternate speakers every few seconds.
-    rng = random.Random(conv.seed + ":turns")
-    turns, t, speaker = [], conv.agent_join_ms, "agent"
-    while t < conv.duration_ms:
-        length = rng.randint(1500, 5000)
-        turns.append((t, length, speaker))
-        t += length + rng.randint(300, 1200)
-        speaker = "customer" if speaker == "agent" else "agent"
-    return turns
+def spoken_text(phrase: SimPhrase) -> str:
+    """The words a phrase's audio says: a mask token stands for a value Genesys heard and hid, so it says nothing."""
+    return " ".join(_MASK_RE.sub(" ", phrase.decorated).split())
+
+
+# Calls without a transcript: a share of them say one of these once, and search must find its words.
+PLANTED_SHARE = 0.6
+PLANTED_LINES = (
+    ("I want to make a formal complaint about this.", "complaint"),
+    ("Can I speak to a manager, please?", "manager"),
+    ("I would like to close my account.", "close my account"),
+    ("I think somebody used my card for a fraud payment.", "fraud"),
+)
+PLANTED_CARD_NUMBER = "card number"
+
+
+def _spoken_script(dataset: Dataset, conv: SimConversation) -> tuple[list[SimPhrase], str | None]:
+    """A call without a transcript still has audio: the plain script (no masks, nobody redacted the audio), laid
+    out in the call's own span, maybe with a planted phrase. Its own random stream leaves the dataset unchanged."""
+    rng = random.Random(f"{conv.seed}:spoken")
+    queue, agent = dataset.queue(conv.queue_id), dataset.user(conv.user_id)
+    lines = _script(rng, queue, agent, _Plan(no_markers=True), conv.direction)
+    planted = None
+    if rng.random() < PLANTED_SHARE:
+        text, planted = _planted_line(rng)
+        lines.insert(len(lines) - 2, ("external", text, -1, None))  # in the middle of the customer's story
+    phrases, _ = _layout(rng, lines, conv.agent_join_ms, conv.duration_ms - 2_000)
+    spoken = [p for p in phrases if p.offset_ms + p.duration_ms <= conv.duration_ms]
+    if planted is not None and not any(text == p.decorated for p in spoken):
+        planted = None  # a short call ended before the line was said
+    return spoken, planted
+
+
+def _planted_line(rng: random.Random) -> tuple[str, str]:
+    if rng.random() < 0.2:
+        digits = " ".join(DIGIT_WORDS[int(d)] for d in _luhn_card(rng))
+        return f"My card number is {digits}.", PLANTED_CARD_NUMBER
+    return rng.choice(PLANTED_LINES)
 
 
 def _mask_counts(phrases: list[SimPhrase]) -> dict[str, int]:

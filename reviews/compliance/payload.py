@@ -1,6 +1,10 @@
 """The compliance payloads (docs/compliance.md): one versioned JSON document per archived item.
 
-- `transcript-vault.compliance/v1`: a transcript version (unchanged for existing consumers);
+- `transcript-vault.compliance/v1`: a version of a transcript Genesys made (plus `source`: "genesys");
+- `transcript-vault.compliance.vault-asr/v1`: a version of a transcript the vault made itself from an audio-only
+  call's recording (local speech-to-text): the same fields, `source` "vault-asr", `asrEngine` and `asrModel`. Its
+  own schema, so a consumer that knows only v1 (and, as documented, ignores schemas it does not know) can never
+  take a machine transcript for Genesys';
 - `transcript-vault.compliance.audio/v1`: the kept recording of an audio-only call;
 - `transcript-vault.compliance.conversation-version/v1`: a version of a conversation's Genesys facts.
 
@@ -16,6 +20,9 @@ import re
 from datetime import UTC, datetime
 
 SCHEMA = "transcript-vault.compliance/v1"
+VAULT_ASR_SCHEMA = "transcript-vault.compliance.vault-asr/v1"
+# Schemas whose payload describes one transcript document (archived with it, under the same path).
+TRANSCRIPT_SCHEMAS = (SCHEMA, VAULT_ASR_SCHEMA)
 AUDIO_SCHEMA = "transcript-vault.compliance.audio/v1"
 VERSION_SCHEMA = "transcript-vault.compliance.conversation-version/v1"
 # Genesys ids are UUIDs; anything else must not be able to climb out of the archive directory.
@@ -28,7 +35,7 @@ def build_payload(transcript, *, synced_at: datetime | None = None) -> dict:
     conversation = transcript.conversation
     mask_counts = {kind: int(count) for kind, count in sorted((transcript.mask_counts or {}).items())}
     return {
-        "schema": SCHEMA,
+        **_source_fields(transcript),
         "idempotencyKey": transcript.version_key,
         "conversationId": conversation.genesys_id,
         "communicationId": transcript.communication_id,
@@ -61,6 +68,18 @@ def build_payload(transcript, *, synced_at: datetime | None = None) -> dict:
         "wordCount": transcript.word_count,
         "speakerCount": transcript.speaker_count,
     }
+
+
+def _source_fields(transcript) -> dict:
+    """The schema and who made the transcript: Genesys (v1), or the vault's speech-to-text, engine and model named."""
+    if transcript.source == transcript.Source.VAULT_ASR:
+        return {
+            "schema": VAULT_ASR_SCHEMA,
+            "source": transcript.source,
+            "asrEngine": transcript.asr_engine,
+            "asrModel": transcript.asr_model,
+        }
+    return {"schema": SCHEMA, "source": transcript.source}
 
 
 def build_audio_payload(recording, *, facts: dict, synced_at: datetime) -> dict:
@@ -138,12 +157,12 @@ def file_stem(payload: dict) -> str:
 def archive_stem(payload: dict) -> str:
     """Where an archive sink puts a payload's files (without suffix), by its schema; frozen, so stable:
 
-    transcript  YYYY/MM/DD/<conversationId>/<communicationId>/<document sha256[:16]>
+    transcript  YYYY/MM/DD/<conversationId>/<communicationId>/<document sha256[:16]>  (Genesys' or the vault's)
     audio       YYYY/MM/DD/<conversationId>/recordings/<recording sha256[:16]>
     version     YYYY/MM/DD/<conversationId>/versions/v<NNNN>-<facts sha256[:16]>  (date of version 1's start)
     """
     schema = payload.get("schema")
-    if schema == SCHEMA:
+    if schema in TRANSCRIPT_SCHEMAS:
         return f"{partition_path(payload)}/{file_stem(payload)}"
     if schema == AUDIO_SCHEMA:
         directory = _day_and_conversation(payload, payload["conversationStart"])

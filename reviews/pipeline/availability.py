@@ -138,12 +138,7 @@ def probe(*, client, clock: Clock, token: str, conversations: list[Conversation]
     conversations = route_untranscribable(
         token=token, conversations=conversations, mode=org_settings.get("transcription"), now=now
     )
-    searchable = [c for c in conversations if c.started_at >= now - SEARCH_RETENTION]
-    if org.content_search_off(org_settings):
-        listed, vouches = {}, False
-    else:
-        listed, vouches = run_search(client=client, conversations=searchable, now=now)
-    vouched = {c.pk for c in searchable} if vouches else set()
+    listed, vouched = search_listing(client=client, conversations=conversations, org_settings=org_settings, now=now)
     stored_legs = stored_legs_of(conversations)
     for conversation in conversations:
         if stop_at is not None and clock.monotonic() >= stop_at:
@@ -183,6 +178,18 @@ def route_untranscribable(*, token: str, conversations: list[Conversation], mode
         else:
             require_audio(conversation, token=token, now=now, reason=reason)
     return remaining
+
+
+def search_listing(
+    *, client, conversations: list[Conversation], org_settings: dict, now: datetime
+) -> tuple[dict[str, list], set[int]]:
+    """What one search call says: ({conversationId: [communicationId, ...]}, pks of the conversations it vouches
+    for, i.e. whose absence from the listing means "no transcript yet")."""
+    searchable = [c for c in conversations if c.started_at >= now - SEARCH_RETENTION]
+    if org.content_search_off(org_settings):
+        return {}, set()
+    listed, vouches = run_search(client=client, conversations=searchable, now=now)
+    return listed, ({c.pk for c in searchable} if vouches else set())
 
 
 def run_search(*, client, conversations: list[Conversation], now: datetime) -> tuple[dict[str, list], bool]:
@@ -236,9 +243,10 @@ def search_ready(*, client, conversations: list[Conversation]) -> dict[str, list
 def stored_legs_of(conversations: list[Conversation]) -> dict[int, set[str]]:
     """{conversation pk: communication ids with a stored part}, in one query for the round."""
     legs: dict[int, set[str]] = {}
-    rows = Transcript.objects.filter(conversation__in=[c.pk for c in conversations]).values_list(
-        "conversation_id", "communication_id"
-    )
+    # Only Genesys' parts count: the vault's own transcript of an audio-only call is no leg Genesys delivered.
+    rows = Transcript.objects.filter(
+        conversation__in=[c.pk for c in conversations], source=Transcript.Source.GENESYS
+    ).values_list("conversation_id", "communication_id")
     for conversation_id, communication_id in rows:
         legs.setdefault(conversation_id, set()).add(communication_id)
     return legs
@@ -330,7 +338,7 @@ def decide(
     stored_legs = set(stored_before) | {r.communication_id for r in results if r.outcome in USABLE}
     unusable = [r for r in results if r.reason]
     if stored_legs:
-        parts = Transcript.objects.filter(conversation=conversation)
+        parts = Transcript.objects.filter(conversation=conversation, source=Transcript.Source.GENESYS)
         first = parts.aggregate(available=Min("first_available_at"), stored=Min("stored_at"))
         legs = conversation.communication_ids or []
         missing = [leg for leg in legs if leg not in stored_legs]

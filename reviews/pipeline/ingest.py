@@ -10,6 +10,10 @@ document again is `unchanged`, a changed one replaces its rows and gets a new ou
 
 What the conversation's state becomes is the caller's decision (availability.py), once every leg of the
 round has been tried.
+
+The vault's own speech-to-text of an audio-only call (reviews/asr) is stored through store_vault_transcript,
+the same path with `source=vault-asr`. A Genesys transcript stored later for that call removes the vault's (its
+utterances, findings, index rows and outbox rows) in its own transaction: the two never coexist.
 """
 
 from __future__ import annotations
@@ -31,16 +35,18 @@ from genesys.transcript import Phrase, TranscriptDocument, parse_transcript
 from reviews import blobs
 from reviews.compliance.outbox import record_transcript_version
 from reviews.evaluations.auto import score_after_store
-from reviews.models import Conversation, RedactionFinding, Transcript, Utterance
+from reviews.models import AsrJob, Conversation, RedactionFinding, Transcript, Utterance
 from reviews.observability import observe_transcript_stored
 from reviews.pipeline.masking import PhraseMasker, associated_data_for, write_identifier_mentions
 from reviews.pipeline.schedule import now_of
 from reviews.pipeline.transitions import start_download
 from reviews.redaction import RedactionScanner
+from reviews.retention import remove_unreferenced_blob
 from reviews.transcript_metrics import MetricsAccumulator
 
 logger = logging.getLogger(__name__)
 State = Conversation.State
+Source = Transcript.Source
 
 UTTERANCE_BATCH = 500
 CUSTOMER_PURPOSE = "customer"
@@ -58,6 +64,7 @@ class Outcome(StrEnum):
     EMPTY = "empty"
     UNPARSEABLE = "unparseable"
     LEASE_LOST = "lease_lost"
+    SUPERSEDED = "superseded"  # a vault transcript not stored: Genesys' transcript (or a new state) came first
 
 
 USABLE = frozenset({Outcome.STORED, Outcome.UNCHANGED})
@@ -81,6 +88,18 @@ class Downloaded:
     recording_id: str
     content_encoding: str = ""  # how Genesys served it; the stored bytes (and sha256) are exactly those
     last_modified: datetime | None = None  # S3 Last-Modified: when Genesys wrote the document
+
+
+@dataclass(frozen=True)
+class TranscriptOrigin:
+    """Who produced a document: Genesys (the default), or the vault's speech-to-text with its engine and model."""
+
+    source: str = Source.GENESYS
+    asr_engine: str = ""
+    asr_model: str = ""
+
+
+GENESYS = TranscriptOrigin()
 
 
 @dataclass(frozen=True)
@@ -116,9 +135,9 @@ def ingest_leg(
     held = set()
     if skip_stored_parts:
         held = set(
-            Transcript.objects.filter(conversation=conversation, communication_id=communication_id).values_list(
-                "recording_id", flat=True
-            )
+            Transcript.objects.filter(
+                conversation=conversation, communication_id=communication_id, source=Source.GENESYS
+            ).values_list("recording_id", flat=True)
         )
     results = []
     for item in urls:
@@ -169,7 +188,7 @@ def ingest_part(
         seen_at=available_at or now_of(clock), last_modified=downloaded.last_modified, ended_at=conversation.ended_at
     )
     existing = Transcript.objects.filter(
-        conversation=conversation, communication_id=communication_id, recording_id=recording_id
+        conversation=conversation, communication_id=communication_id, recording_id=recording_id, source=Source.GENESYS
     ).first()
     if existing is not None and existing.sha256 == downloaded.sha256:
         logger.info("transcript unchanged conversation=%s communication=%s", genesys_id, communication_id)
@@ -276,13 +295,18 @@ def store_transcript(
     communication_id: str,
     document: TranscriptDocument,
     downloaded: Downloaded,
-    available_at: datetime,
+    available_at: datetime | None,
+    origin: TranscriptOrigin = GENESYS,
 ) -> Transcript:
     stored_at = now_of(clock)
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.lease_token != token:
             raise _Abort(Outcome.LEASE_LOST)
+        if origin.source == Source.GENESYS:
+            remove_vault_transcripts(locked, now=stored_at)
+        elif not vault_transcript_wanted(locked):
+            raise _Abort(Outcome.SUPERSEDED)
         transcript = _transcript_row(
             conversation=locked,
             communication_id=communication_id,
@@ -290,6 +314,7 @@ def store_transcript(
             downloaded=downloaded,
             available_at=available_at,
             stored_at=stored_at,
+            origin=origin,
         )
         counts = write_utterances(transcript=transcript, document=document)
         if counts.utterances == 0:
@@ -307,18 +332,75 @@ def store_transcript(
     return transcript
 
 
+def store_vault_transcript(
+    *,
+    clock: Clock,
+    conversation: Conversation,
+    token: str,
+    communication_id: str,
+    document: TranscriptDocument,
+    downloaded: Downloaded,
+    origin: TranscriptOrigin,
+) -> Outcome:
+    """Store the vault's own transcript of an audio-only call (reviews/asr) through store_transcript.
+
+    STORED, EMPTY (no phrase), LEASE_LOST, or SUPERSEDED when Genesys' transcript got there first. It never
+    became available in Genesys, so it has no availability latency and adds nothing to Genesys' latency metrics.
+    """
+    try:
+        store_transcript(
+            clock=clock,
+            conversation=conversation,
+            token=token,
+            communication_id=communication_id,
+            document=document,
+            downloaded=downloaded,
+            available_at=None,
+            origin=origin,
+        )
+    except _Abort as abort:
+        return abort.outcome
+    return Outcome.STORED
+
+
+def vault_transcript_wanted(conversation: Conversation) -> bool:
+    """Only an audio-only call without any Genesys transcript gets the vault's own (checked under the row lock)."""
+    if conversation.state != State.AUDIO_FALLBACK:
+        return False
+    return not Transcript.objects.filter(conversation=conversation, source=Source.GENESYS).exists()
+
+
+def remove_vault_transcripts(conversation: Conversation, *, now: datetime) -> int:
+    """Genesys' transcript replaces the vault's own: delete its rows (cascading to utterances, findings, search
+    index rows and undelivered outbox rows) in the caller's transaction, and its blob once that commits."""
+    vault = Transcript.objects.filter(conversation=conversation, source=Source.VAULT_ASR)
+    paths = list(vault.values_list("raw_path", flat=True))
+    if not paths:
+        return 0
+    removed = len(paths)
+    vault.delete()
+    AsrJob.objects.filter(conversation=conversation, superseded_at__isnull=True).update(superseded_at=now)
+    transaction.on_commit(lambda: [remove_unreferenced_blob(path) for path in paths])
+    logger.info("vault transcript replaced by Genesys' conversation=%s parts=%d", conversation.genesys_id, removed)
+    return removed
+
+
 def _transcript_row(
     *,
     conversation: Conversation,
     communication_id: str,
     document: TranscriptDocument,
     downloaded: Downloaded,
-    available_at: datetime,
+    available_at: datetime | None,
     stored_at: datetime,
+    origin: TranscriptOrigin = GENESYS,
 ) -> Transcript:
     """The Transcript row for this segment, new or (for a changed document) emptied and reused."""
     meta = document.transcripts[0] if document.transcripts else None
     fields = {
+        "source": origin.source,
+        "asr_engine": origin.asr_engine[:64],
+        "asr_model": origin.asr_model[:128],
         "transcript_id": (meta.transcript_id if meta else "") or "",
         "language": (meta.language if meta else "") or "",
         "engine_id": (meta.engine_id if meta else "") or "",
@@ -338,13 +420,14 @@ def _transcript_row(
         .filter(conversation=conversation, communication_id=communication_id, recording_id=downloaded.recording_id)
         .first()
     )
-    if existing is not None and existing.first_available_at is not None:
+    if existing is not None and existing.first_available_at is not None and available_at is not None:
         # A new version keeps the moment the segment's transcript first became available.
         available_at = min(existing.first_available_at, available_at)
+    store_latency_ms = _milliseconds_between(stored_at, available_at)
     fields.update(
         first_available_at=available_at,
         availability_latency_ms=_milliseconds_between(available_at, conversation.ended_at),
-        store_latency_ms=max(_milliseconds_between(stored_at, available_at) or 0, 0),
+        store_latency_ms=None if store_latency_ms is None else max(store_latency_ms, 0),
     )
     if existing is not None:
         # A new version of a document we hold: it replaces the old rows; the outbox gets a new version key.

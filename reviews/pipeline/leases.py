@@ -35,8 +35,19 @@ def claim(*, now: datetime, limit: int, extra: Q | None = None, due: bool = True
 
     `due=False` claims active rows matching `extra` whatever their next attempt time (a batch job's members
     when its results arrive)."""
-    token = new_token()
     condition = (due_filter(now) if due else Q(state__in=ACTIVE_STATES) & lease_free(now)) & (extra or Q())
+    return lease_where(condition, now=now, limit=limit)
+
+
+def claim_late_transcript_checks(*, now: datetime, limit: int) -> tuple[str, list[Conversation]]:
+    """Lease up to `limit` audio-fallback conversations whose next late-transcript check is due
+    (reviews/pipeline/late.py); an audio-only call is not an active state, so claim() never takes it."""
+    condition = Q(state=Conversation.State.AUDIO_FALLBACK, next_attempt_at__lte=now) & lease_free(now)
+    return lease_where(condition, now=now, limit=limit)
+
+
+def lease_where(condition: Q, *, now: datetime, limit: int) -> tuple[str, list[Conversation]]:
+    token = new_token()
     candidate_ids = list(
         Conversation.objects.filter(condition).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]
     )

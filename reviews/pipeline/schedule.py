@@ -29,6 +29,9 @@ FINAL_PROBE_GAP = timedelta(hours=1)
 # last direct probe has passed: ages ×1.5 apart, about 16 probes from 5 minutes to 48 hours instead of one
 # per 15-minute round (192), at the cost of finding a late transcript within half its age.
 DIRECT_PROBE_AGE_SHARE = 0.5
+# An audio-only call is checked for a late Genesys transcript again once this share of the time since it fell
+# back to audio has passed (at least the polling cap apart): about 15 checks over a 72-hour window.
+LATE_CHECK_AGE_SHARE = 0.5
 
 
 def now_of(clock: Clock) -> datetime:
@@ -173,3 +176,22 @@ def audio_retry_at(conversation: Conversation, *, now: datetime) -> datetime:
     waited = max((now - since).total_seconds(), 0.0)
     delay = min(max(settings.TRANSCRIPT_POLL_BASE_SECONDS, waited / 2), settings.TRANSCRIPT_POLL_MAX_SECONDS)
     return now + timedelta(seconds=delay)
+
+
+def late_window_origin(conversation: Conversation, *, now: datetime) -> datetime:
+    """When the call fell back to audio: its transcript deadline, or when it entered its state if earlier (a
+    call whose queue has transcription off goes to audio before its deadline)."""
+    moments = [m for m in (conversation.deadline_at, conversation.state_changed_at) if m is not None]
+    return min(moments) if moments else now
+
+
+def next_late_transcript_check(conversation: Conversation, *, now: datetime) -> datetime | None:
+    """When an audio-only call is next asked for a late Genesys transcript; None once LATE_TRANSCRIPT_WINDOW_HOURS
+    have passed since it fell back to audio. The last check falls exactly at the window's end."""
+    origin = late_window_origin(conversation, now=now)
+    closes = origin + timedelta(hours=settings.LATE_TRANSCRIPT_WINDOW_HOURS)
+    if now >= closes:
+        return None
+    waited = max((now - origin).total_seconds(), 0.0)
+    delay = max(settings.TRANSCRIPT_POLL_MAX_SECONDS, waited * LATE_CHECK_AGE_SHARE)
+    return min(now + timedelta(seconds=delay), closes)

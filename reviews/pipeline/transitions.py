@@ -8,8 +8,14 @@ the progress of the worker that claimed the row after it) and on the states the 
         │               │  ▲ (not yet,         │  └──► awaiting_transcript (a multi-leg call waits for its other parts)
         │               │  │  errors)          │
         └───────────────┴──┴───────────────────┴──► awaiting_audio ─► audio_fallback | archived | audio_unavailable
+    audio_fallback ─► audio_fallback (late-transcript check: not yet, next check later)
+    audio_fallback ─► downloading ─► stored (Genesys' transcript came late: it replaces the vault's own)
+                          └──► audio_fallback (the late document was unusable, or an error: checks go on / end)
     any active state ─► restricted (403 on this conversation) | failed (PIPELINE_MAX_ATTEMPTS errors in a row)
     failed / restricted / archived / audio_unavailable ─► awaiting_transcript (retry, reconcile)
+
+The vault's own speech-to-text (reviews/asr) changes no state: an audio-only call stays audio_fallback, with a
+vault-asr transcript, until Genesys' own arrives.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from django.db.models import Case, DateTimeField, F, Q, Value, When
 
 from genesys.errors import GenesysError, PermissionDeniedError
 from reviews.models import BatchJob, Conversation, Division
-from reviews.pipeline.schedule import audio_slot, next_availability_probe, next_poll_at
+from reviews.pipeline.schedule import audio_slot, next_availability_probe, next_late_transcript_check, next_poll_at
 
 State = Conversation.State
 ACTIVE = frozenset(Conversation.ACTIVE_STATES)
@@ -29,12 +35,14 @@ ACTIVE = frozenset(Conversation.ACTIVE_STATES)
 # target state -> the states it may be entered from
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.AWAITING_TRANSCRIPT: frozenset({State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING}),
-    State.DOWNLOADING: frozenset({State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING, State.STORED}),
+    State.DOWNLOADING: frozenset(
+        {State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING, State.STORED, State.AUDIO_FALLBACK}
+    ),
     State.STORED: frozenset({State.AWAITING_TRANSCRIPT, State.DOWNLOADING, State.STORED}),
     State.AWAITING_AUDIO: frozenset(
         {State.DISCOVERED, State.AWAITING_TRANSCRIPT, State.DOWNLOADING, State.AWAITING_AUDIO}
     ),
-    State.AUDIO_FALLBACK: frozenset({State.AWAITING_AUDIO}),
+    State.AUDIO_FALLBACK: frozenset({State.AWAITING_AUDIO, State.AUDIO_FALLBACK, State.DOWNLOADING}),
     State.ARCHIVED: frozenset({State.AWAITING_AUDIO}),
     State.AUDIO_UNAVAILABLE: frozenset({State.AWAITING_AUDIO}),
     State.RESTRICTED: ACTIVE,
@@ -223,16 +231,41 @@ def audio_not_yet(conversation: Conversation, *, token: str, now: datetime, next
 
 
 def audio_kept(conversation: Conversation, *, token: str, now: datetime, note: str = "") -> bool:
+    """The recording is the call's record. next_attempt_at is now its first late-transcript check (late.py)."""
+    return move(
+        conversation,
+        token=token,
+        to=State.AUDIO_FALLBACK,
+        now=now,
+        next_attempt_at=next_late_transcript_check(conversation, now=now),
+        last_error="",
+        error_count=0,
+        outcome=note[:300],
+        audio_batch=None,
+    )
+
+
+def late_transcript_not_yet(conversation: Conversation, *, token: str, now: datetime, note: str = "") -> bool:
+    """A late-transcript check found nothing (or failed): stay audio-only, check again later (None: never)."""
+    return move(
+        conversation,
+        token=token,
+        to=State.AUDIO_FALLBACK,
+        now=now,
+        next_attempt_at=next_late_transcript_check(conversation, now=now),
+        last_error=note[:400],
+    )
+
+
+def late_transcript_unusable(conversation: Conversation, *, token: str, now: datetime, reason: str) -> bool:
+    """Genesys has a document after all, but it is empty or unparseable: the audio stays the record, checks end."""
     return move(
         conversation,
         token=token,
         to=State.AUDIO_FALLBACK,
         now=now,
         next_attempt_at=None,
-        last_error="",
-        error_count=0,
-        outcome=note[:300],
-        audio_batch=None,
+        last_error=f"late transcript: {reason}"[:400],
     )
 
 

@@ -1,8 +1,12 @@
 """The conversation filters and sort orders: one implementation for the search page and its work list, the CSV
 export, the JSON API and the charts.
 
-Every filter is a fact about the call (the conversation), with one exception: `speaker` says whose turns count.
-With words, only that side's utterances can be hits; without words, the call must have a turn by that side.
+Every filter is a fact about the call (the conversation), with two exceptions that say which turns count:
+- `speaker`: with words, only that side's utterances can be hits; without words, the call must have a turn by that
+  side;
+- `transcript_source` ("genesys" | "vault-asr", Transcript.Source): with words, only the turns of parts from that
+  source can be hits (a vault speech-to-text hit is never shown for "genesys"); without words, the call must have a
+  part from that source.
 The call-level facts are defined once, here, as SQL both databases run (alias `c` is reviews_conversation):
 
 - duration: ended_at - started_at; a call without an end time has none;
@@ -14,7 +18,8 @@ The call-level facts are defined once, here, as SQL both databases run (alias `c
 - redaction status: the worst of its parts' (leaks found, then no markers, then verified), as the API reports it;
 - topic: a Genesys topic detected in any of its phrases (names compared case-insensitively);
 - leak kind: the vault found, and masked, a value of that kind (card number, SSN, ...) in one of its parts;
-- audio only: no transcript, and a kept recording: the call's record is its audio;
+- audio only: no Genesys transcript, and a kept recording: the call's record is its audio (the vault's own
+  speech-to-text of it, a vault-asr part, does not make it a transcribed call);
 - evaluated: "human" when a person finished an evaluation of it (submitted or disputed, as coverage counts them:
   reviews/evaluations/coverage.py), "automatic" when the rules scored it, "not_human" when no person has yet;
 - score: the mean score of its finished human evaluations, else its automatic score; none when neither exists.
@@ -36,6 +41,8 @@ from reviews.redaction import FINDING_KINDS
 from reviews.templatetags.transcript_tags import SENTIMENT_MARK
 
 SPEAKERS = ("internal", "external")
+TRANSCRIPT_SOURCES = tuple(Transcript.Source.values)
+TRANSCRIPT_SOURCE_LABELS = dict(Transcript.Source.choices)
 DIRECTIONS = ("inbound", "outbound")
 SENTIMENTS = ("negative", "neutral", "positive")
 EVALUATED = {
@@ -98,6 +105,7 @@ class SearchFilters:
     leak_kind: str | None = None
     audio_only: bool = False
     evaluated: str | None = None  # a key of EVALUATED
+    transcript_source: str | None = None  # a Transcript.Source value: whose transcript the turns are
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -108,6 +116,7 @@ class SearchFilters:
             ("redaction_status", Transcript.RedactionStatus.values),
             ("review_status", Conversation.ReviewStatus.values),
             ("evaluated", tuple(EVALUATED)),
+            ("transcript_source", TRANSCRIPT_SOURCES),
         ):
             value = getattr(self, name)
             if value is not None and value not in allowed:
@@ -138,8 +147,14 @@ class SearchFilters:
             "leak_kind": self.leak_kind,
             "audio_only": self.audio_only or None,
             "evaluated": self.evaluated,
+            "transcript_source": self.transcript_source,
         }
         return {name: value for name, value in values.items() if value not in (None, [])}
+
+
+def asr_description(engine: str, model: str) -> str:
+    """Which engine and model made a vault transcript, as every page names them: "pocketsphinx, en-us (...)"."""
+    return ", ".join(name for name in (engine, model) if name) or "engine not recorded"
 
 
 def _as_id_tuple(value) -> tuple[str, ...]:
@@ -247,10 +262,19 @@ class CallMetrics:
     confidence: float | None
     sentiment: float | None
     redaction_status: str | None = None
+    transcript_sources: tuple[str, ...] = ()  # the sources of the call's parts, in TRANSCRIPT_SOURCES order
 
     @property
     def sentiment_label(self) -> str:
         return sentiment_label(self.sentiment)
+
+    @property
+    def has_vault_transcript(self) -> bool:
+        return Transcript.Source.VAULT_ASR in self.transcript_sources
+
+    @property
+    def transcript_source_labels(self) -> list[tuple[str, str]]:
+        return [(source, TRANSCRIPT_SOURCE_LABELS[source]) for source in self.transcript_sources]
 
 
 def call_metrics(conversation_ids) -> dict[int, CallMetrics]:
@@ -258,20 +282,27 @@ def call_metrics(conversation_ids) -> dict[int, CallMetrics]:
     ids = list(conversation_ids)
     if not ids:
         return {}
+    # One 0/1 column per source: whether the call has a part from it.
+    sources_sql = ", ".join(
+        f"CASE WHEN {_part_exists('s.source = %s', alias='s')} THEN 1 ELSE 0 END" for _ in TRANSCRIPT_SOURCES
+    )
     sql = (
-        f"SELECT c.id, {duration_ms_sql()}, {confidence_sql()}, {sentiment_sql()}, {redaction_status_sql()} "
-        f"FROM reviews_conversation c WHERE c.id IN ({_marks(ids)})"
+        f"SELECT c.id, {duration_ms_sql()}, {confidence_sql()}, {sentiment_sql()}, {redaction_status_sql()}, "
+        f"{sources_sql} FROM reviews_conversation c WHERE c.id IN ({_marks(ids)})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
+        cursor.execute(sql, [*TRANSCRIPT_SOURCES, *ids])
         return {
             pk: CallMetrics(
                 duration_ms=None if duration is None else round(float(duration)),
                 confidence=None if confidence is None else float(confidence),
                 sentiment=None if sentiment is None else float(sentiment),
                 redaction_status=redaction,
+                transcript_sources=tuple(
+                    source for source, has in zip(TRANSCRIPT_SOURCES, present, strict=True) if has
+                ),
             )
-            for pk, duration, confidence, sentiment, redaction in cursor.fetchall()
+            for pk, duration, confidence, sentiment, redaction, *present in cursor.fetchall()
         }
 
 
@@ -284,6 +315,8 @@ def conversation_conditions(
     """SQL conditions on alias c (reviews_conversation) and their parameters: scope and every call-level filter.
 
     `speaker` is not among them: utterance_conditions() applies it to hits, calls_conditions() to calls.
+    `transcript_source` is, as "the call has a part from that source"; utterance_conditions() keeps the hits to
+    that part's turns.
     utterance_scans=False leaves out the filters that read every utterance (sentiment, topic): the rest is a
     superset of the calls, cheap enough to test more than once (the search's rowid-bucket planning does).
     """
@@ -363,21 +396,36 @@ def conversation_conditions(
         where.append(EVALUATED_SQL[filters.evaluated])
     if filters.audio_only:
         where.append(
-            "NOT EXISTS (SELECT 1 FROM reviews_transcript a WHERE a.conversation_id = c.id) "
+            "NOT " + _part_exists("a.source = %s", alias="a") + " "
             "AND EXISTS (SELECT 1 FROM reviews_audiorecording a WHERE a.conversation_id = c.id)"
         )
+        params.append(Transcript.Source.GENESYS.value)
+    if filters.transcript_source:
+        # The call has a part from that source. With words utterance_conditions() narrows the hits further; this
+        # call-level superset lets the search's rowid-bucket planning take a rare source (vault-asr) as selective.
+        where.append(_part_exists("s.source = %s", alias="s"))
+        params.append(filters.transcript_source)
     return where, params
 
 
 def utterance_conditions(filters: SearchFilters) -> tuple[list[str], list]:
-    """SQL conditions on alias u (the hit utterance): only the chosen side's turns are hits."""
-    if not filters.speaker:
-        return [], []
-    return ["u.speaker = %s"], [filters.speaker]
+    """SQL conditions on alias u (the hit utterance): only the chosen side's turns, of the chosen source's parts,
+    are hits."""
+    where: list[str] = []
+    params: list = []
+    if filters.speaker:
+        where.append("u.speaker = %s")
+        params.append(filters.speaker)
+    if filters.transcript_source:
+        # A primary-key lookup per candidate: cheap whichever source is rare.
+        where.append("EXISTS (SELECT 1 FROM reviews_transcript s WHERE s.id = u.transcript_id AND s.source = %s)")
+        params.append(filters.transcript_source)
+    return where, params
 
 
 def calls_conditions(*, scope: Scope, filters: SearchFilters) -> tuple[list[str], list]:
-    """Conditions for a list of calls without words: every call-level filter, and a turn by `speaker`."""
+    """Conditions for a list of calls without words: every call-level filter (a part from `transcript_source`
+    among them), and a turn by `speaker`."""
     where, params = conversation_conditions(scope=scope, filters=filters)
     if filters.speaker:
         where.append("EXISTS (SELECT 1 FROM reviews_utterance p WHERE p.conversation_id = c.id AND p.speaker = %s)")

@@ -435,7 +435,15 @@ def _hits(prepared: _Prepared, rows: list[tuple[int, float]]) -> list[SearchHit]
     utterances = {
         row["id"]: row
         for row in Utterance.objects.filter(pk__in=ids).values(
-            "id", "conversation_id", "speaker", "start_ms", "text", "transcript__communication_id"
+            "id",
+            "conversation_id",
+            "speaker",
+            "start_ms",
+            "text",
+            "transcript__communication_id",
+            "transcript__source",
+            "transcript__asr_engine",
+            "transcript__asr_model",
         )
     }
     conversation_ids = {row["conversation_id"] for row in utterances.values()}
@@ -455,6 +463,9 @@ def _hits(prepared: _Prepared, rows: list[tuple[int, float]]) -> list[SearchHit]
                 start_ms=row["start_ms"],
                 snippet_html=render_snippet(marked.get(utterance_id), fallback_text=row["text"]),
                 score=score,
+                transcript_source=row["transcript__source"],
+                asr_engine=row["transcript__asr_engine"],
+                asr_model=row["transcript__asr_model"],
             )
         )
     return hits

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString
 
-from reviews.models import Conversation
-from reviews.search.filters import SPEAKERS, CallMetrics, SearchFilters
+from reviews.models import Conversation, Transcript
+from reviews.search.filters import SPEAKERS, TRANSCRIPT_SOURCE_LABELS, CallMetrics, SearchFilters, asr_description
 
 __all__ = [
     "SPEAKERS",
@@ -31,6 +31,22 @@ class SearchHit:
     start_ms: int
     snippet_html: SafeString  # escaped transcript text with <mark>…</mark> around the hits
     score: float  # higher is better on both engines (FTS5 bm25 is negated)
+    # Whose transcript the hit is in: Genesys', or the vault's own speech-to-text (engine and model named).
+    transcript_source: str = Transcript.Source.GENESYS
+    asr_engine: str = ""
+    asr_model: str = ""
+
+    @property
+    def is_vault_transcript(self) -> bool:
+        return self.transcript_source == Transcript.Source.VAULT_ASR
+
+    @property
+    def transcript_source_label(self) -> str:
+        return TRANSCRIPT_SOURCE_LABELS[self.transcript_source]
+
+    @property
+    def asr_description(self) -> str:
+        return asr_description(self.asr_engine, self.asr_model)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ def speaker_label(utterance) -> str:
         return "Customer"
     if (utterance.participant_purpose or "").lower() in IVR_PURPOSES:
         return "IVR"
+    if not utterance.speaker and not utterance.participant_purpose:
+        # Nobody identified who spoke (the vault's speech-to-text of a mixed recording): never guess "Agent".
+        return "Speaker unknown"
     return "Agent"
 
 
@@ -278,4 +281,4 @@ def may_reveal(user) -> bool:
 @register.filter
 def side_label(speaker: str) -> str:
     """Label for a bare speaker side (search hits carry no participant purpose)."""
-    return {"external": "Customer", "internal": "Agent / IVR"}.get(speaker, speaker or "")
+    return {"external": "Customer", "internal": "Agent / IVR"}.get(speaker, speaker or "Speaker unknown")

@@ -18,7 +18,16 @@ from reviews.models import ApiToken, AuditEvent, Conversation, OutboxMessage, Re
 from reviews.redaction import FINDING_KINDS
 from reviews.search import SearchFilters
 from reviews.search import search as run_search
-from reviews.search.filters import DIRECTIONS, EVALUATED, MAX_TOPIC_CHARS, RELEVANCE, SENTIMENTS, SORTS, SPEAKERS
+from reviews.search.filters import (
+    DIRECTIONS,
+    EVALUATED,
+    MAX_TOPIC_CHARS,
+    RELEVANCE,
+    SENTIMENTS,
+    SORTS,
+    SPEAKERS,
+    TRANSCRIPT_SOURCES,
+)
 from reviews.search.query import MAX_QUERY_CHARS
 from reviews.views.parts import METRIC_FIELDS, combined_metrics, describe_parts, ordered_parts, outcome_to_show
 
@@ -48,6 +57,7 @@ SEARCH_FIELDS = {
     "leakKind",
     "audioOnly",
     "evaluated",
+    "transcriptSource",
     "sort",
 }
 MAX_DURATION_SECONDS = 86_400
@@ -78,6 +88,7 @@ def search(request: HttpRequest) -> JsonResponse:
                 "startMs": hit.start_ms,
                 "snippet": str(hit.snippet_html),
                 "score": round(hit.score, 6),
+                **_source_fields(hit.transcript_source, engine=hit.asr_engine, model=hit.asr_model),
             }
             for hit in page.results
         ],
@@ -252,6 +263,7 @@ def _search_filters(body: dict) -> SearchFilters:
         leak_kind=_choice(body, "leakKind", FINDING_KINDS),
         audio_only=_boolean(body, "audioOnly"),
         evaluated=_choice(body, "evaluated", tuple(EVALUATED)),
+        transcript_source=_choice(body, "transcriptSource", TRANSCRIPT_SOURCES),
     )
     low, high = filters.date_from, filters.date_to
     # A date and a datetime do not compare; only same-kind bounds can be checked here.
@@ -334,6 +346,7 @@ def _transcript_entry(transcript: Transcript) -> dict:
         "recordingId": transcript.recording_id or None,
         "partStartMs": transcript.part_start_ms,
         "mediaType": transcript.media_type or None,
+        **_source_fields(transcript.source, engine=transcript.asr_engine, model=transcript.asr_model),
         "transcriptId": transcript.transcript_id,
         "language": transcript.language,
         "sha256": transcript.sha256,
@@ -343,6 +356,13 @@ def _transcript_entry(transcript: Transcript) -> dict:
         "truncated": len(utterances) > MAX_UTTERANCES,
         "utterances": utterances[:MAX_UTTERANCES],
     }
+
+
+def _source_fields(source: str, *, engine: str, model: str) -> dict:
+    """Whose transcript it is ("genesys" | "vault-asr", the same name as the search filter) and, for the vault's own
+    speech-to-text, the engine and model that made it (null for Genesys'): a client never takes one for the other."""
+    vault = source == Transcript.Source.VAULT_ASR
+    return {"transcriptSource": source, "asrEngine": engine if vault else None, "asrModel": model if vault else None}
 
 
 def _redaction(transcripts: list[Transcript], findings) -> dict:

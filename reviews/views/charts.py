@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from reviews import access, aggregates
-from reviews.models import Agent, Queue
 from reviews.search import filters as call_filters
 
 PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days")]
@@ -28,9 +27,7 @@ class ChartFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        visible = access.conversations_for(user)
-        queues = Queue.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
-        agents = Agent.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
+        queues, agents = access.visible_queues(user), access.visible_agents(user)
         self.fields["queue"].choices = [("", "All queues"), *((q.genesys_id, str(q)) for q in queues)]
         self.fields["agent"].choices = [("", "All agents"), *((a.genesys_id, str(a)) for a in agents)]
 

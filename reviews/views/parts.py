@@ -7,10 +7,11 @@ time order; the conversation-level numbers combine every part (combined_metrics 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
 from genesys.participants import AGENT_PURPOSES, EXTERNAL_PURPOSES
-from reviews.models import Conversation, Transcript, Utterance
+from reviews.models import AsrJob, Conversation, Transcript, Utterance
 from reviews.transcript_metrics import METRIC_KEYS
 
 # The order of the turns on the review page and in the exports: all parts merged by time.
@@ -27,6 +28,22 @@ def outcome_to_show(conversation: Conversation) -> str:
     An active conversation's outcome is left over from before a retry and would mislead, so it is not shown.
     """
     return conversation.outcome if conversation.is_final and conversation.outcome else ""
+
+
+def speech_to_text_status(conversation: Conversation) -> str:
+    """Where the vault's own speech-to-text of an audio-only call stands, when it has no transcript to show (a
+    transcribed call shows its machine transcript instead, under its own banner)."""
+    if conversation.state != Conversation.State.AUDIO_FALLBACK:
+        return ""
+    job = AsrJob.objects.filter(conversation=conversation).first()
+    if job is None:
+        return "queued: the vault will transcribe the recording" if settings.ASR_ENABLED else ""
+    if job.outcome == AsrJob.Outcome.TRANSCRIBED:
+        return ""
+    reason = f" ({job.detail})" if job.detail else ""
+    if job.outcome == AsrJob.Outcome.FAILED:
+        return f"{job.get_outcome_display()} after {job.attempts} attempt{'s' if job.attempts != 1 else ''}{reason}"
+    return f"{job.get_outcome_display()}{reason}"
 
 
 def ordered_parts(conversation: Conversation) -> list[Transcript]:

@@ -24,6 +24,7 @@ from reviews import access, assignments, audit
 from reviews.models import AuditEvent, Conversation, OutboxMessage, RedactionFinding, ReviewNote, Transcript
 from reviews.pipeline import audio_cache
 from reviews.pipeline.schedule import now_of
+from reviews.search.filters import asr_description
 from reviews.transcript_export import export_json, export_text
 from reviews.views import audio, escalations
 from reviews.views.parts import (
@@ -33,6 +34,7 @@ from reviews.views.parts import (
     first_utterance_of_parts,
     ordered_parts,
     outcome_to_show,
+    speech_to_text_status,
 )
 
 Status = Conversation.ReviewStatus
@@ -210,8 +212,9 @@ def _turn_window(conversation: Conversation, *, chunk: int | None, start_ms: int
     return TurnWindow(chunk=chunk, size=size, total=total, utterances=rows)
 
 
-def _utterances_with_findings(window: TurnWindow, findings, part_starts: dict | None = None) -> list:
-    """The window's turns, each with .leak_findings and .opens_part (the part whose first turn it is, or None).
+def _utterances_with_findings(window: TurnWindow, findings, part_starts: dict | None = None, parts=()) -> list:
+    """The window's turns, each with .leak_findings, .opens_part (the part whose first turn it is, or None) and
+    .source_label (whose transcript the turn is in, when the page must say so: _turn_source_labels).
     Every finding gets .in_window: a link to one outside the window reloads the page at its moment (?t=) so
     that its chunk is rendered."""
     by_utterance = defaultdict(list)
@@ -220,10 +223,49 @@ def _utterances_with_findings(window: TurnWindow, findings, part_starts: dict | 
         if finding.in_window:
             by_utterance[finding.utterance_id].append(finding)
     part_starts = part_starts or {}
+    source_labels = _turn_source_labels(parts)
     for utterance in window.utterances:
         utterance.leak_findings = by_utterance.get(utterance.pk, [])
         utterance.opens_part = part_starts.get(utterance.pk)
+        utterance.source_label = source_labels.get(utterance.transcript_id)
     return window.utterances
+
+
+def _turn_source_labels(parts) -> dict[int, tuple[str, str]]:
+    """part pk -> (source, label) for the turns that carry their source: every turn of the vault's own
+    speech-to-text, and on a page that mixes it with Genesys' parts, Genesys' turns too, so no turn of a mixed
+    page can be taken for the other's."""
+    sources = {part.source for part in parts}
+    mixed = len(sources) > 1
+    return {
+        part.pk: (part.source, part.get_source_display())
+        for part in parts
+        if mixed or part.source == Transcript.Source.VAULT_ASR
+    }
+
+
+@dataclass(frozen=True)
+class MachineTranscript:
+    """The review page's banner for parts the vault transcribed itself (one per engine and model)."""
+
+    description: str  # asr_description: engine and model
+    part_numbers: tuple[int, ...]
+    whole_call: bool  # Genesys transcribed no part of the call
+
+
+def machine_transcripts(parts) -> list[MachineTranscript]:
+    """The vault speech-to-text parts of a call, grouped by engine and model, in part order. Each such part also
+    gets .asr_description for the parts table and its metrics card."""
+    by_description: dict[str, list[int]] = defaultdict(list)
+    for part in parts:
+        if part.source == Transcript.Source.VAULT_ASR:
+            part.asr_description = asr_description(part.asr_engine, part.asr_model)
+            by_description[part.asr_description].append(part.number)
+    whole_call = all(part.source == Transcript.Source.VAULT_ASR for part in parts)
+    return [
+        MachineTranscript(description=description, part_numbers=tuple(numbers), whole_call=whole_call)
+        for description, numbers in by_description.items()
+    ]
 
 
 def _deliveries(conversation: Conversation) -> list[dict]:
@@ -281,7 +323,11 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
         "redaction_statuses": _redaction_statuses(parts),
         "combined_metrics": combined_metrics(conversation, parts) if len(parts) > 1 else None,
         "outcome": outcome_to_show(conversation),
-        "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
+        "speech_to_text": speech_to_text_status(conversation),
+        "utterances": _utterances_with_findings(
+            window, findings, first_utterance_of_parts(conversation, parts), parts=parts
+        ),
+        "machine_transcripts": machine_transcripts(parts),
         "findings": findings,
         "can_see_finding_details": access.can_see_finding_details(request.user),
         **_player(conversation, has_transcript=bool(parts)),
@@ -319,7 +365,9 @@ def _turns_fragment(request: HttpRequest, conversation: Conversation, chunk: int
     context = {
         **_window_context(window, direction=direction),
         "conversation": conversation,
-        "utterances": _utterances_with_findings(window, findings, first_utterance_of_parts(conversation, parts)),
+        "utterances": _utterances_with_findings(
+            window, findings, first_utterance_of_parts(conversation, parts), parts=parts
+        ),
         "can_see_finding_details": access.can_see_finding_details(request.user),
         "can_review": access.can_review(request.user),
         "low_confidence_threshold": settings.LOW_CONFIDENCE_THRESHOLD,

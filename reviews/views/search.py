@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from reviews import access, audit
 from reviews import search as search_backend
-from reviews.models import Agent, AuditEvent, Conversation, Queue, Transcript
+from reviews.models import AuditEvent, Conversation, Transcript
 from reviews.redaction import FINDING_KINDS
 from reviews.redaction.masks import VAULT_MASK_LABELS
 from reviews.search import filters as call_filters
@@ -83,7 +83,10 @@ class SearchForm(forms.Form):
     review_status = forms.ChoiceField(
         required=False, choices=_blank(Conversation.ReviewStatus.choices), label="Review status"
     )
-    audio_only = forms.BooleanField(required=False, label="Audio only (no transcript)")
+    transcript_source = forms.ChoiceField(
+        required=False, choices=_blank(Transcript.Source.choices), label="Transcript by"
+    )
+    audio_only = forms.BooleanField(required=False, label="Audio only (no Genesys transcript)")
     evaluated = forms.ChoiceField(
         required=False, choices=_blank(list(call_filters.EVALUATED.items())), label="Evaluation"
     )
@@ -92,9 +95,7 @@ class SearchForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         # Only offer queues and agents the user can actually see conversations for.
-        visible = access.conversations_for(user)
-        queues = Queue.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
-        agents = Agent.objects.filter(conversations__in=visible).distinct().order_by("name", "genesys_id")
+        queues, agents = access.visible_queues(user), access.visible_agents(user)
         self.fields["queue"].choices = _blank([(q.genesys_id, str(q)) for q in queues])
         self.fields["agent"].choices = _blank([(a.genesys_id, str(a)) for a in agents])
         self.fields["topic"].widget.attrs["placeholder"] = "A Genesys topic name"
@@ -147,6 +148,7 @@ class SearchForm(forms.Form):
             leak_kind=data["leak_kind"] or None,
             audio_only=data["audio_only"],
             evaluated=data["evaluated"] or None,
+            transcript_source=data["transcript_source"] or None,
         )
 
 
@@ -259,11 +261,13 @@ EXPORT_COLUMNS = (
     "agent",
     "review_status",
     "redaction_status",
+    "transcript_source",
     "sentiment",
     "sentiment_score",
     "confidence",
     "best_match_at",
     "best_match",
+    "best_match_source",
     "url",
 )
 
@@ -286,11 +290,14 @@ def _export_row(conversation: Conversation, metrics: call_filters.CallMetrics, h
         neutralise(conversation.agent or ""),
         conversation.review_status,
         metrics.redaction_status or "",
+        # Every source of the call's parts ("genesys", "vault-asr", or both joined by "+"); the hit's own below.
+        "+".join(metrics.transcript_sources),
         metrics.sentiment_label,
         "" if metrics.sentiment is None else f"{metrics.sentiment:.2f}",
         "" if metrics.confidence is None else f"{metrics.confidence:.3f}",
         "" if hit is None else mmss(hit.start_ms),
         "" if hit is None else neutralise(_plain_snippet(hit.snippet_html)),
+        "" if hit is None else hit.transcript_source,
         neutralise(link),
     ]
 

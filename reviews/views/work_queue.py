@@ -27,6 +27,9 @@ from reviews.pipeline.schedule import now_of
 
 CLOCK = SYSTEM_CLOCK  # tests swap in a FakeClock: "overdue" is judged at CLOCK's now
 QUEUE_LIMIT = 200  # open assignments shown per list
+# The team list shows the soonest due first and the rest on request: a supervisor's landing page rendering a
+# whole team's backlog (hundreds of rows) was the slowest page of the dashboard (bench/dashboard_load.py).
+TEAM_SHOWN = 50
 ASSIGNABLE_LIMIT = 50  # calls offered for bulk assignment
 MAX_BULK = 100  # conversations per bulk request
 MAX_DUE_DAYS = 366
@@ -58,11 +61,11 @@ class BulkAssignForm(forms.Form):
         return due
 
 
-def _rows(queryset, *, now: dt.datetime) -> list[ReviewAssignment]:
+def _rows(queryset, *, now: dt.datetime, limit: int = QUEUE_LIMIT) -> list[ReviewAssignment]:
     rows = list(
         queryset.still_to_do()
         .select_related("conversation__queue", "conversation__agent", "rule", "assigned_by", "assignee")
-        .order_by("due_at", "pk")[:QUEUE_LIMIT]
+        .order_by("due_at", "pk")[:limit]
     )
     for row in rows:
         row.overdue = row.is_overdue(now=now)
@@ -78,10 +81,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     context = {
         "now": now,
         "mine": _rows(visible.filter(assignee=user), now=now),
-        "team": _rows(visible.exclude(assignee=user), now=now) if assignments.sees_team_assignments(user) else None,
+        "team": None,
         "can_review": access.can_review(user),
         "can_assign": assignments.can_assign(user),
     }
+    if assignments.sees_team_assignments(user):
+        team = visible.exclude(assignee=user)
+        whole = request.GET.get("team") == "all"
+        context["team"] = _rows(team, now=now, limit=QUEUE_LIMIT if whole else TEAM_SHOWN)
+        context["team_total"] = team.still_to_do().count()
+        context["queue_limit"] = QUEUE_LIMIT
     if context["can_assign"]:
         context["assignable"] = assignments.unassigned_calls(user, limit=ASSIGNABLE_LIMIT)
         context["assign_form"] = BulkAssignForm(user=user, today=timezone.localdate(now))

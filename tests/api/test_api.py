@@ -49,6 +49,17 @@ def post(client, url, body, **headers):
 
 
 SEARCH = "/api/transcripts/search"
+RESULT_FIELDS = {
+    "conversationId",
+    "communicationId",
+    "speaker",
+    "startMs",
+    "snippet",
+    "score",
+    "transcriptSource",
+    "asrEngine",
+    "asrModel",
+}
 PROCESS = "/api/transcripts/process"
 
 
@@ -93,7 +104,7 @@ def test_it_searches_within_scope_and_audits_the_terms(client, reviewer, bearer,
     assert body["total"] == 2 and body["nextCursor"] and not body["totalCapped"]
     (result,) = body["results"]
     assert result["conversationId"] == mine.genesys_id
-    assert set(result) == {"conversationId", "communicationId", "speaker", "startMs", "snippet", "score"}
+    assert set(result) == RESULT_FIELDS
     assert "<mark>refund</mark>" in result["snippet"] and "<b>" not in result["snippet"]
     second = post(client, SEARCH, {"query": "refund -nothing", "cursor": body["nextCursor"]}, **bearer(reviewer))
     assert [r["conversationId"] for r in second.json()["results"]] == [mine.genesys_id]
@@ -457,4 +468,19 @@ def test_it_searches_every_part_with_the_same_result_shape(client, reviewer, bea
     results = post(client, SEARCH, {"query": "approved"}, **bearer(reviewer)).json()["results"]
     (hit,) = results
     assert (hit["conversationId"], hit["communicationId"], hit["startMs"]) == (mine.genesys_id, "comm-consult", 95_000)
-    assert set(hit) == {"conversationId", "communicationId", "speaker", "startMs", "snippet", "score"}
+    assert set(hit) == RESULT_FIELDS
+
+
+def test_it_says_whose_transcript_each_part_is(client, reviewer, bearer, mine, two_parts):
+    from reviews.models import Transcript
+
+    _first, second = two_parts
+    Transcript.objects.filter(pk=second.pk).update(
+        source="vault-asr", asr_engine="pocketsphinx", asr_model="en-us (pocketsphinx 5.1.1)"
+    )
+    entries = client.get(f"/api/transcripts/{mine.genesys_id}", **bearer(reviewer)).json()["transcripts"]
+    assert [(e["transcriptSource"], e["asrEngine"], e["asrModel"]) for e in entries] == [
+        ("genesys", None, None),
+        ("vault-asr", "pocketsphinx", "en-us (pocketsphinx 5.1.1)"),
+    ]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.VIEW_TRANSCRIPT, object_id=mine.genesys_id).exists()

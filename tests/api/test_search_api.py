@@ -101,6 +101,7 @@ def test_it_does_not_match_a_word_inside_a_mask_token(client, headers, make_conv
         ({"topic": 5}, "topic"),
         ({"topic": "x" * 201}, "topic"),
         ({"confidenceMin": 0.9, "confidenceMax": 0.1}, "confidenceMax"),
+        ({"transcriptSource": "whisper"}, "transcriptSource"),
     ],
 )
 def test_it_names_the_bad_work_list_field(client, headers, body, field):
@@ -110,6 +111,52 @@ def test_it_names_the_bad_work_list_field(client, headers, body, field):
 
 def test_it_lists_the_new_fields_as_allowed(client, headers):
     error = post(client, headers, {"query": "refund", "scored": True}).json()["error"]
-    for name in ("sort", "sentiment", "topic", "leakKind", "audioOnly", "direction", "durationMinSeconds", "evaluated"):
+    for name in (
+        "sort",
+        "sentiment",
+        "topic",
+        "leakKind",
+        "audioOnly",
+        "direction",
+        "durationMinSeconds",
+        "evaluated",
+        "transcriptSource",
+    ):
         assert name in error
     assert Conversation.objects.count() == 0
+
+
+# The vault's own speech-to-text (issue 15)
+
+
+@pytest.fixture
+def sourced(make_conversation):
+    """One call Genesys transcribed and one the vault transcribed itself, both saying "refund"."""
+    genesys = make_conversation("refund from genesys")
+    vault = make_conversation("refund from the machine")
+    Transcript.objects.filter(conversation=vault).update(
+        source="vault-asr", asr_engine="pocketsphinx", asr_model="en-us (pocketsphinx 5.1.1)"
+    )
+    return {"genesys": genesys, "vault": vault}
+
+
+def test_it_says_whose_transcript_each_result_is_in(client, headers, sourced):
+    results = {r["conversationId"]: r for r in post(client, headers, {"query": "refund"}).json()["results"]}
+
+    vault, genesys = results[sourced["vault"].genesys_id], results[sourced["genesys"].genesys_id]
+    assert (vault["transcriptSource"], vault["asrEngine"], vault["asrModel"]) == (
+        "vault-asr",
+        "pocketsphinx",
+        "en-us (pocketsphinx 5.1.1)",
+    )
+    assert (genesys["transcriptSource"], genesys["asrEngine"], genesys["asrModel"]) == ("genesys", None, None)
+
+
+@pytest.mark.parametrize("source", ["genesys", "vault-asr"])
+def test_it_narrows_results_to_one_transcript_source(client, headers, sourced, source):
+    response = post(client, headers, {"query": "refund", "transcriptSource": source})
+
+    expected = sourced["vault" if source == "vault-asr" else "genesys"]
+    assert ids(response) == [expected.genesys_id]
+    assert {r["transcriptSource"] for r in response.json()["results"]} == {source}
+    assert AuditEvent.objects.get(action=AuditEvent.Action.SEARCH).detail["filters"] == {"transcript_source": source}

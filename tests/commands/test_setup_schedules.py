@@ -12,6 +12,8 @@ NAMES = {
     "transcript-vault: audit verify": ("reviews.tasks.audit_verify_task", 1440),
     "transcript-vault: retention purge": ("reviews.tasks.retention_purge_task", 1440),
     "transcript-vault: audio cache sweep": ("reviews.tasks.audio_cache_sweep_task", 15),
+    "transcript-vault: speech to text": ("reviews.tasks.speech_to_text_task", 1),
+    "transcript-vault: late transcripts": ("reviews.tasks.late_transcripts_task", 5),
     "transcript-vault: sample reviews": ("reviews.sampling.sample_reviews_task", 1440),
     "transcript-vault: auto evaluate": ("reviews.evaluations.auto.auto_evaluate_task", 5),
 }

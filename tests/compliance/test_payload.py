@@ -5,9 +5,9 @@ import json
 import pytest
 from django.db import transaction
 
-from reviews.compliance import SCHEMA, build_payload, record_transcript_version
-from reviews.compliance.payload import payload_bytes
-from reviews.models import OutboxMessage
+from reviews.compliance import SCHEMA, build_payload, record_transcript_version, relay_due
+from reviews.compliance.payload import VAULT_ASR_SCHEMA, archive_stem, payload_bytes
+from reviews.models import OutboxMessage, Transcript
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +19,7 @@ def test_it_builds_the_documented_payload(make_transcript, clock):
 
     assert message.payload == {
         "schema": SCHEMA,
+        "source": "genesys",
         "idempotencyKey": transcript.version_key,
         "conversationId": transcript.conversation.genesys_id,
         "communicationId": transcript.communication_id,
@@ -98,3 +99,49 @@ def test_it_makes_rows_due_no_later_than_the_transcript_was_stored(make_transcri
     (message,) = record_transcript_version(transcript, clock=clock)
 
     assert message.next_attempt_at == transcript.stored_at
+
+
+# The vault's own speech-to-text (issue 15): never mistaken for Genesys' transcript
+
+
+@pytest.fixture
+def vault_transcript(make_transcript):
+    return make_transcript(
+        source=Transcript.Source.VAULT_ASR, asr_engine="pocketsphinx", asr_model="en-us (pocketsphinx 5.1.1)"
+    )
+
+
+def test_it_names_a_vault_transcript_its_source_engine_and_model_under_its_own_schema(
+    vault_transcript, make_transcript, clock
+):
+    (message,) = record_transcript_version(vault_transcript, clock=clock)
+
+    payload = message.payload
+    # A v1-only consumer ignores unknown schemas: it can never take this one for a Genesys transcript.
+    assert payload["schema"] == VAULT_ASR_SCHEMA != SCHEMA
+    assert (payload["source"], payload["asrEngine"], payload["asrModel"]) == (
+        "vault-asr",
+        "pocketsphinx",
+        "en-us (pocketsphinx 5.1.1)",
+    )
+    # Otherwise v1's fields, keyed by version like Genesys' (one frozen row per sink: exactly once per version).
+    assert set(payload) == set(build_payload(make_transcript())) | {"asrEngine", "asrModel"}
+    assert payload["idempotencyKey"] == vault_transcript.version_key
+
+
+def test_it_gives_a_genesys_transcript_no_engine_fields(make_transcript):
+    payload = build_payload(make_transcript())
+
+    assert payload["schema"] == SCHEMA and payload["source"] == "genesys"
+    assert "asrEngine" not in payload and "asrModel" not in payload
+
+
+def test_it_archives_a_vault_transcript_beside_the_calls_other_documents(vault_transcript, clock, settings):
+    settings.COMPLIANCE_SINKS = ["filesystem"]
+    (message,) = record_transcript_version(vault_transcript, clock=clock)
+    conversation, communication = vault_transcript.conversation.genesys_id, vault_transcript.communication_id
+
+    assert archive_stem(message.payload) == f"2025/06/15/{conversation}/{communication}/{vault_transcript.sha256[:16]}"
+    assert relay_due(clock=clock).delivered == 1
+    message.refresh_from_db()
+    assert message.state == OutboxMessage.State.DELIVERED

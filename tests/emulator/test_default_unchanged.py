@@ -24,7 +24,8 @@ from tests.emulator.support import END, START, api_session, make_emulator
 
 # Computed from the emulator as it was before dataset shapes and org behaviours existed (commit de828e8). The
 # recording pins (resources_*: outputSizeInBytes; the WAV; the HTTP answers) were recomputed when recordings became
-# as long as their calls, 8 kHz 8-bit (issue 13 §1); `truth` and `documents`, the transcripts, did not change.
+# as long as their calls, 8 kHz 8-bit (issue 13 §1); `truth` and `documents`, the transcripts, did not change. The WAV
+# was recomputed again when recordings began to carry synthesized speech instead of tones (issue 15).
 PINNED = {
     "conftest": {
         "truth": "ee107ea5be1d139885b16773f24b1ed25e88067f19dca1240c32c56dc1e538e5",
@@ -49,7 +50,7 @@ PINNED_HTTP = "d08d1e19b17ddbef5f33919c620d0a9454c8e91ba86c800f1d75f9a9b96b3620"
 PINNED_LARGE_DOCUMENT = "d38e7291cb192d44fca436be2612789fb19ada628b8a3fac67985dc34d55673b"
 PINNED_WAV = (
     "fc0f40ea-7048-4de0-9c5f-a9e5ddbb1068",
-    "ee85dbad771b3fc57e1aabaa015cfc8ea7ef22911ce6a2ae619c75585a5a9844",
+    "46f0099416e0110e1075ab0f4db85172d5e32455ad7c279132d1f3274ab33f60",
 )
 
 

@@ -203,6 +203,7 @@ def test_it_keeps_to_the_users_scope(make_user, call):
         {"leak_kind": "password"},
         {"redaction_status": "x"},
         {"review_status": "x"},
+        {"transcript_source": "whisper"},
     ],
 )
 def test_it_refuses_unknown_filter_values(bad):
@@ -385,3 +386,111 @@ def test_it_sorts_by_the_human_score_before_the_automatic_one(staff, evaluated_c
     assert listed(staff, sort="score_desc") == expected
     assert found(staff, "refund", sort="score_desc") == expected
     assert listed(staff, sort="score_asc") == [c["disputed"], c["draft"], c["automatic"], c["human"], c["none"]]
+
+
+# Whose transcript: Genesys' or the vault's own speech-to-text (issue 15)
+
+ASR = {"source": "vault-asr", "asr_engine": "pocketsphinx", "asr_model": "en-us (pocketsphinx 5.1.1)"}
+
+
+def _vault_part(conversation, text: str) -> Transcript:
+    part = Transcript.objects.create(
+        conversation=conversation, communication_id="vault-part", sha256="9" * 64, size_bytes=1, raw_path="v", **ASR
+    )
+    Utterance.objects.create(
+        transcript=part, conversation=conversation, index=0, speaker="external", start_ms=9_000, end_ms=9_500, text=text
+    )
+    return part
+
+
+@pytest.fixture
+def sourced(call):
+    """A call Genesys transcribed, one the vault transcribed, and one with a part of each (both say "refund")."""
+    genesys = call("refund from genesys")
+    vault = call("refund from the machine", transcript=ASR)
+    mixed = call("refund in the genesys part")
+    _vault_part(mixed, "refund in the vault part")
+    return {"genesys": genesys, "vault": vault, "mixed": mixed}
+
+
+def test_it_filters_by_transcript_source_with_and_without_words(staff, sourced):
+    with_vault = {sourced["vault"], sourced["mixed"]}
+    with_genesys = {sourced["genesys"], sourced["mixed"]}
+    assert both(staff, "refund", transcript_source="vault-asr") == (with_vault,) * 3
+    assert both(staff, "refund", transcript_source="genesys") == (with_genesys,) * 3
+
+
+def test_it_counts_only_the_chosen_sources_turns_as_hits(staff, sourced):
+    """In a mixed call, only the turns of the chosen source's part are hits: none passes for the other's."""
+    for source in ("genesys", "vault-asr"):
+        page = search(user=staff, query="refund", filters=SearchFilters(transcript_source=source), limit=100)
+        assert len(page.results) == 2
+        assert {hit.transcript_source for hit in page.results} == {source}
+    mixed = search_grouped(user=staff, query="part", filters=SearchFilters(transcript_source="genesys")).groups
+    assert [hit.snippet_html for group in mixed for hit in group.hits] == ["refund in the genesys <mark>part</mark>"]
+
+
+def test_it_names_each_hits_source_engine_and_model(staff, sourced):
+    (hit,) = search(user=staff, query="machine").results
+    assert (hit.transcript_source, hit.asr_engine, hit.asr_model) == (
+        "vault-asr",
+        "pocketsphinx",
+        "en-us (pocketsphinx 5.1.1)",
+    )
+    assert hit.is_vault_transcript and hit.transcript_source_label == "Vault speech-to-text"
+    assert hit.asr_description == "pocketsphinx, en-us (pocketsphinx 5.1.1)"
+    # "genesys" is in the Genesys-only call and in the Genesys part of the mixed one (PostgreSQL drops "from").
+    genesys_hits = search(user=staff, query="genesys").results
+    assert len(genesys_hits) == 2 and not any(hit.is_vault_transcript for hit in genesys_hits)
+
+
+def test_it_gives_every_listed_call_the_sources_of_its_parts(staff, sourced, call):
+    untranscribed = call("gone")
+    untranscribed.transcripts.all().delete()
+    ids = [sourced["genesys"].pk, sourced["vault"].pk, sourced["mixed"].pk, untranscribed.pk]
+    metrics = call_filters.call_metrics(ids)
+    assert [metrics[pk].transcript_sources for pk in ids] == [
+        ("genesys",),
+        ("vault-asr",),
+        ("genesys", "vault-asr"),
+        (),
+    ]
+    assert [metrics[pk].has_vault_transcript for pk in ids] == [False, True, True, False]
+
+
+def test_it_still_counts_a_call_the_vault_transcribed_as_audio_only(staff, call):
+    """Genesys gave no transcript and the recording is the record: the vault's own transcript does not change that."""
+    machine = call("refund from the machine", transcript=ASR)
+    transcribed = call("refund")
+    for conversation, recording_id in ((machine, "r1"), (transcribed, "r2")):
+        AudioRecording.objects.create(
+            conversation=conversation,
+            recording_id=recording_id,
+            sha256="a" * 64,
+            size_bytes=1,
+            content_type="audio/wav",
+        )
+    assert both(staff, "refund", audio_only=True) == ({machine},) * 3
+
+
+def test_it_echoes_the_transcript_source_filter():
+    assert SearchFilters(transcript_source="vault-asr").as_dict() == {"transcript_source": "vault-asr"}
+
+
+def test_it_lets_the_search_plan_a_rare_source_as_selective(staff, sourced, monkeypatch):
+    """transcript_source is also a call-level condition, so few vault-asr calls take the rowid-bucket plan (SQLite)
+    instead of testing every match of a common word; the hits stay the chosen source's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews.search import service
+
+    monkeypatch.setattr(service, "SPAN_MAX_SHARE", 1.0)
+    with CaptureQueriesContext(connection) as queries:
+        page = search(user=staff, query="refund", filters=SearchFilters(transcript_source="vault-asr"))
+    bucketed = any("WITH RECURSIVE spans" in query["sql"] for query in queries.captured_queries)
+    assert bucketed == (connection.vendor == "sqlite")
+    assert sorted(str(hit.snippet_html) for hit in page.results) == [
+        "<mark>refund</mark> from the machine",
+        "<mark>refund</mark> in the vault part",
+    ]

@@ -120,3 +120,11 @@ def test_it_shows_outcome_error_count_and_new_states_of_conversations(admin_clie
 def test_it_lists_a_multi_part_conversation_once_under_the_redaction_filter(admin_client_, two_parts):
     response = admin_client_.get("/admin/reviews/conversation/", {"transcripts__redaction_status": "verified"})
     assert response.context["cl"].result_count == 1
+
+
+def test_it_renders_an_admin_form_whose_widgets_only_the_django_engine_has(admin_client_):
+    # reviews/form_renderer.py renders widgets with Jinja2 and must fall back for the admin's own widget templates.
+    page = admin_client_.get("/admin/reviews/accessscope/add/")
+
+    assert page.status_code == 200
+    assert "related-widget-wrapper" in page.content.decode()

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from reviews.models import AuditEvent, Conversation, Escalation, ReviewNote
+from reviews.models import AsrJob, AuditEvent, Conversation, Escalation, ReviewNote, Transcript
 
 pytestmark = pytest.mark.django_db
 
@@ -708,3 +709,121 @@ def test_it_gives_the_turns_of_a_loaded_chunk_the_same_controls(alice_client, ca
     assert f'href="/conversations/conv-long/?t={turn.start_ms}" data-copy-link' in fragment
     assert f'data-note-at="{turn.start_ms}"' in fragment
     assert "data-note-at" not in carol_client.get("/conversations/conv-long/", params, **headers).content.decode()
+
+
+# The vault's own speech-to-text of an audio-only call (issue 15): never mistaken for Genesys' transcript
+
+ASR = {"source": "vault-asr", "asr_engine": "pocketsphinx", "asr_model": "en-us (pocketsphinx 5.1.1)"}
+BANNER = "Machine transcript by the vault (pocketsphinx, en-us (pocketsphinx 5.1.1))"
+
+
+@pytest.fixture
+def machine_call(q1, d1, build):
+    """An audio-only call the vault transcribed itself: two turns, one word heard with low confidence."""
+    conversation = build.conversation("conv-asr", queue=q1, division=d1, state="audio_fallback")
+    turns = [
+        {"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "hello refund", "words": []},
+        {
+            "speaker": "external",
+            "start_ms": 3_000,
+            "end_ms": 5_000,
+            "text": "please cancel",
+            "words": [["please", 0.9, 3000, 400], ["cancel", 0.2, 3400, 500]],
+        },
+    ]
+    build.transcript(conversation, turns, **ASR, redaction_status="verified")
+    return conversation
+
+
+def _turn_sources(body: str) -> list[str]:
+    return re.findall(r'<span class="chip source-[^"]+" data-source="([^"]+)">', body)
+
+
+def test_it_marks_a_vault_transcript_with_a_banner_naming_its_engine_and_model(alice_client, alice, machine_call):
+    body = alice_client.get("/conversations/conv-asr/").content.decode()
+
+    assert BANNER in body
+    assert "Genesys did not transcribe this call" in body and "accuracy is lower" in body
+    assert '<span class="low-confidence" title="Low ASR confidence: 20%">cancel</span>' in body
+    assert _turn_sources(body) == ["vault-asr", "vault-asr"]  # every turn says so, in text
+    assert '<span class="badge source-vault-asr">Vault speech-to-text</span>' in body  # the parts table
+    assert "· pocketsphinx, en-us (pocketsphinx 5.1.1)</dd>" in body  # metrics card: engine and model
+    event = AuditEvent.objects.get(action=AuditEvent.Action.VIEW_TRANSCRIPT)  # viewing stays audited
+    assert (event.user, event.object_id) == (alice, "conv-asr")
+
+
+def test_it_shows_no_machine_marks_on_a_genesys_transcript(alice_client, conversation):
+    body = alice_client.get("/conversations/conv-q1/").content.decode()
+
+    assert "Machine transcript by the vault" not in body
+    assert "source-vault-asr" not in body
+    assert _turn_sources(body) == []  # a call Genesys transcribed alone needs no per-turn label
+
+
+def test_it_labels_each_turn_of_a_mixed_call_by_its_source(alice_client, two_parts):
+    Transcript.objects.filter(pk=two_parts.later.pk).update(**ASR)
+
+    body = alice_client.get("/conversations/conv-parts/").content.decode()
+
+    assert BANNER in body and "Genesys did not transcribe part 2 of this call" in body
+    assert "Genesys did not transcribe this call" not in body
+    # Time order: customer 00:00 (part 1), consult 02:00 (part 2), agent 02:05 (part 1), consult 02:10 (part 2).
+    assert _turn_sources(body) == ["genesys", "vault-asr", "genesys", "vault-asr"]
+
+
+def test_it_labels_the_turns_of_a_loaded_chunk_too(alice_client, machine_call, monkeypatch):
+    monkeypatch.setattr("reviews.views.review.REVIEW_PAGE_UTTERANCES", 1)
+
+    fragment = alice_client.get("/conversations/conv-asr/", {"chunk": 1}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert _turn_sources(fragment) == ["vault-asr"]
+
+
+def test_it_exports_a_vault_part_as_a_machine_transcript(carol_client, two_parts):
+    Transcript.objects.filter(pk=two_parts.later.pk).update(**ASR)
+
+    text = carol_client.get("/conversations/conv-parts/export.txt").content.decode()
+    document = json.loads(carol_client.get("/conversations/conv-parts/export.json").content)
+
+    vault = "machine transcript by the vault (pocketsphinx, en-us (pocketsphinx 5.1.1)), not Genesys'"
+    assert f"Part 2: Agent · Sam Consult (communication comm-consult), {vault}, recording rec-consult" in text
+    assert f"--- Part 2: Agent · Sam Consult (communication comm-consult) begins ({vault}) ---" in text
+    assert "Part 1: Customer (communication comm-customer), recording rec-customer" in text  # Genesys: as before
+    assert [(p["source"], p["asr_engine"], p["asr_model"]) for p in document["parts"]] == [
+        ("genesys", None, None),
+        ("vault-asr", "pocketsphinx", "en-us (pocketsphinx 5.1.1)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("job", "shown"),
+    [
+        (None, "Vault speech-to-text:</strong> queued: the vault will transcribe the recording"),
+        ({"outcome": "silent"}, "Vault speech-to-text:</strong> No speech found"),
+        (
+            {"outcome": "unreadable", "detail": "not a RIFF/WAVE file"},
+            "Vault speech-to-text:</strong> Recording unreadable (not a RIFF/WAVE file)",
+        ),
+        (
+            {"outcome": "failed", "attempts": 3, "detail": "engine crashed"},
+            "Vault speech-to-text:</strong> Speech-to-text failed after 3 attempts (engine crashed)",
+        ),
+    ],
+)
+def test_it_says_where_speech_to_text_stands_on_an_audio_only_call(alice_client, q1, d1, build, job, shown):
+    conversation = build.conversation("conv-audio", queue=q1, division=d1, state="audio_fallback")
+    if job is not None:
+        AsrJob.objects.create(conversation=conversation, **job)
+
+    body = alice_client.get("/conversations/conv-audio/").content.decode()
+
+    assert shown in body
+
+
+def test_it_says_nothing_of_speech_to_text_once_transcribed_or_for_a_stored_call(
+    alice_client, machine_call, conversation
+):
+    AsrJob.objects.create(conversation=machine_call, outcome="transcribed")
+
+    assert "Vault speech-to-text:</strong>" not in alice_client.get("/conversations/conv-asr/").content.decode()
+    assert "Vault speech-to-text:</strong>" not in alice_client.get("/conversations/conv-q1/").content.decode()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -225,3 +226,74 @@ def test_it_labels_the_new_states_in_the_listing_with_their_outcome(alice_client
     build.conversation("conv-403", queue=q1, division=d1, state="restricted", outcome="missing <b>view</b>")
     body = alice_client.get("/search/").content.decode()
     assert '<span class="state state-restricted" title="missing &lt;b&gt;view&lt;/b&gt;">Restricted</span>' in body
+
+
+# The vault's own speech-to-text (issue 15): every hit and call says whose transcript it is
+
+
+@pytest.fixture
+def machine_call(q1, d1, build):
+    """An audio-only call in alice's queue that the vault transcribed itself."""
+    conversation = build.conversation("conv-asr", queue=q1, division=d1, state="audio_fallback")
+    build.transcript(
+        conversation,
+        [{"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "refund my order", "words": []}],
+        source="vault-asr",
+        asr_engine="pocketsphinx",
+        asr_model="en-us (pocketsphinx 5.1.1)",
+    )
+    return conversation
+
+
+def _hit_sources(body: str) -> list[str]:
+    return re.findall(r'<li data-source="([^"]+)">', body)
+
+
+def test_it_badges_vault_speech_to_text_hits_and_only_those(alice_client, conversation, machine_call):
+    body = alice_client.get("/search/", {"q": "refund"}).content.decode()
+
+    assert sorted(_hit_sources(body)) == ["genesys", "vault-asr"]
+    assert body.count('class="badge source-vault-asr"') == 1
+    assert ">Vault speech-to-text</span>" in body
+    assert "source-genesys" not in body  # a call Genesys alone transcribed needs no label
+    assert "Machine transcript by the vault (pocketsphinx, en-us (pocketsphinx 5.1.1))" in body
+
+
+def test_it_narrows_hits_and_the_work_list_to_one_transcript_source(alice_client, conversation, machine_call):
+    def linked(params) -> set[str]:
+        body = alice_client.get("/search/", params).content.decode()
+        return set(re.findall(r'href="/conversations/(conv-[a-z0-9]+)/"', body))
+
+    assert linked({"q": "refund", "transcript_source": "vault-asr"}) == {"conv-asr"}
+    assert linked({"q": "refund", "transcript_source": "genesys"}) == {"conv-q1"}
+    assert linked({"transcript_source": "vault-asr"}) == {"conv-asr"}
+    assert linked({"transcript_source": "genesys"}) == {"conv-q1"}
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.SEARCH).first()
+    assert event.detail["filters"] == {"transcript_source": "genesys"}
+
+
+def test_it_says_each_listed_calls_transcript_source(alice_client, conversation, machine_call):
+    body = alice_client.get("/search/").content.decode()
+
+    assert '<th scope="col">Transcript</th>' in body
+    assert body.count('class="badge source-vault-asr"') == 1  # conv-asr's row, not conv-q1's
+    assert "<td>Genesys</td>" in body
+
+
+def test_it_refuses_an_unknown_transcript_source(alice_client, conversation):
+    body = alice_client.get("/search/", {"transcript_source": "robot"}).content.decode()
+
+    assert "<li>Transcript by: Select a valid choice." in body
+    assert "/conversations/conv-q1/" not in body
+
+
+def test_it_labels_genesys_hits_too_in_a_call_with_parts_of_both(alice_client, two_parts):
+    from reviews.models import Transcript
+
+    Transcript.objects.filter(pk=two_parts.later.pk).update(source="vault-asr", asr_engine="pocketsphinx")
+
+    body = alice_client.get("/search/", {"q": "zebra refund"}).content.decode()
+
+    assert sorted(_hit_sources(body)) == ["genesys", "vault-asr"]
+    assert body.count('<span class="chip source-genesys">Genesys</span>') == 1
+    assert body.count('class="badge source-vault-asr"') == 1

@@ -208,6 +208,23 @@ def test_it_skips_a_call_the_chosen_reviewer_may_not_see(alice, bob, bob_client,
     assert "conv-q3: alice may not see this call" in page.content.decode()
 
 
+def test_it_shows_the_soonest_due_team_assignments_first_and_the_rest_on_request(
+    monkeypatch, alice, bob_client, conversation, two_parts
+):
+    monkeypatch.setattr(work_queue, "TEAM_SHOWN", 1)
+    assign(conversation, alice, due_at=NOW + dt.timedelta(days=3))
+    assign(two_parts.conversation, alice, due_at=NOW + dt.timedelta(days=1))
+
+    team = bob_client.get(QUEUE_URL).content.decode().split('id="team-title"')[1].split("</form>")[0]
+    whole = bob_client.get(QUEUE_URL, {"team": "all"}).content.decode().split('id="team-title"')[1].split("</form>")[0]
+
+    assert "(1 soonest due of 2)" in team
+    assert ">conv-parts</a>" in team and ">conv-q1</a>" not in team
+    assert 'href="?team=all#team-title">Show all 2</a>' in team
+    assert ">conv-parts</a>" in whole and ">conv-q1</a>" in whole
+    assert "(2)" in whole and "?team=all" not in whole
+
+
 def test_it_refuses_and_audits_a_reviewer_outside_the_supervisors_team(bob, bob_client, conversation, q2):
     dave = User.objects.create_user("dave", password="pw")
     dave.groups.add(Group.objects.get_or_create(name="Reviewer")[0])

@@ -1,0 +1,226 @@
+"""Offline speech-to-text of a call recording with pocketsphinx and the English model its wheel ships.
+
+Pure Python around the decoder, no Django: the worker runs it in a low-priority child process
+(reviews/asr/child.py) and the bench calls it directly. Nothing here downloads anything; the model is the one
+inside the installed pocketsphinx package.
+
+Telephone audio (8 kHz): the shipped model is wideband (16 kHz, mel filters 130-6800 Hz, fixed by its
+feat.params, which overrides any -upperf we pass). Two ways were measured on an espeak-ng clip reduced to 8 kHz
+8-bit, 22 words (a greeting and a card number as digits):
+  - decoding at 8 kHz (samprate 8000, nfft 256, model copy with upperf 3500): WER 0.96, the filterbank no longer
+    matches the one the model was trained on;
+  - upsampling to 16 kHz by linear interpolation and decoding with the model as shipped: WER 0.71.
+So rates below 16 kHz are upsampled to 16 kHz. Rates of 16 kHz and above are decoded at their own rate (the
+front end picks the FFT size), which keeps the model's filterbank inside the Nyquist band without resampling.
+
+Only speech is decoded: pocketsphinx's endpointer (a WebRTC-style voice activity detector) finds the stretches
+of speech, and each, padded with a second of its surroundings, is one decoder utterance. Silent audio therefore
+yields no words, and a long call is decoded in bounded pieces.
+
+Confidence is the word's posterior probability from the decoder's lattice (see _confidence), 0..1.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+import time
+import wave
+from array import array
+from dataclasses import dataclass
+from importlib.metadata import version
+
+ENGINE_NAME = "pocketsphinx"
+MODEL_LANGUAGE = "en-us"
+MODEL_SAMPLE_RATE = 16000
+MAX_SAMPLE_RATE = 48000
+FRAME_MS = 10  # pocketsphinx's default frame rate is 100 frames a second
+# The endpointer decides speech / not speech over this window (its default 0.3 s).
+VAD_WINDOW_SECONDS = 0.3
+SPEECH_PADDING_MS = 1000
+
+
+@dataclass(frozen=True)
+class RecognisedWord:
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float  # posterior probability of the word, 0..1
+
+
+@dataclass(frozen=True)
+class Recognition:
+    words: list[RecognisedWord]
+    engine: str
+    model: str
+    audio_ms: int
+    cpu_seconds: float
+
+
+class AudioUnreadable(ValueError):
+    """The bytes are not a PCM WAV this engine can decode; the message says why and never contains audio data."""
+
+
+def model_name() -> str:
+    """The model as stored on a transcript: language model set plus the package version that ships it."""
+    return f"{MODEL_LANGUAGE} (pocketsphinx {version('pocketsphinx')})"
+
+
+def transcribe_wav(wav: bytes, *, cpu_clock=time.process_time) -> Recognition:
+    """Recognise the words in a mono or stereo PCM WAV (8-bit unsigned or 16-bit) of any sample rate.
+
+    Silence gives a Recognition with no words. Undecodable input raises AudioUnreadable.
+    """
+    started = cpu_clock()
+    samples, sample_rate = read_wav_as_mono_16bit(wav)
+    audio_ms = len(samples) * 1000 // sample_rate if sample_rate else 0
+    if sample_rate < MODEL_SAMPLE_RATE:
+        samples = upsample_linear(samples, source_rate=sample_rate, target_rate=MODEL_SAMPLE_RATE)
+        sample_rate = MODEL_SAMPLE_RATE
+    words = _decode(samples, sample_rate=sample_rate)
+    return Recognition(
+        words=words,
+        engine=ENGINE_NAME,
+        model=model_name(),
+        audio_ms=audio_ms,
+        cpu_seconds=round(cpu_clock() - started, 3),
+    )
+
+
+def read_wav_as_mono_16bit(wav: bytes) -> tuple[array, int]:
+    """Signed 16-bit mono samples and the sample rate; stereo (or more channels) is averaged down to mono."""
+    try:
+        with wave.open(io.BytesIO(wav), "rb") as reader:
+            channels = reader.getnchannels()
+            width = reader.getsampwidth()
+            rate = reader.getframerate()
+            frames = reader.readframes(reader.getnframes())
+    except (wave.Error, EOFError) as error:
+        # wave.Error says what is wrong with the header ("unknown format: 85", "file does not start with RIFF id")
+        raise AudioUnreadable(f"not a PCM WAV file: {error}") from None
+    if width not in (1, 2):
+        raise AudioUnreadable(f"unsupported sample width: {width * 8}-bit (8-bit or 16-bit PCM expected)")
+    if rate <= 0 or channels <= 0:
+        raise AudioUnreadable("WAV header has no sample rate or channel count")
+    if rate > MAX_SAMPLE_RATE:
+        # The voice activity detector works up to 48 kHz; no call recording is sampled faster.
+        raise AudioUnreadable(f"unsupported sample rate: {rate} Hz (at most {MAX_SAMPLE_RATE} Hz)")
+    samples = _to_signed_16bit(frames, width=width)
+    # A truncated file can end mid-frame; keep whole frames only.
+    samples = samples[: len(samples) - len(samples) % channels]
+    return _downmix(samples, channels=channels), rate
+
+
+def upsample_linear(samples: array, *, source_rate: int, target_rate: int) -> array:
+    """Linear interpolation up to target_rate. Telephone speech has nothing above 4 kHz to alias, so no filter."""
+    if not samples:
+        return array("h")
+    step = source_rate / target_rate
+    last = len(samples) - 1
+    count = len(samples) * target_rate // source_rate
+    out = array("h", bytes(2 * count))
+    for i in range(count):
+        position = i * step
+        left = int(position)
+        right = left + 1 if left < last else last
+        fraction = position - left
+        out[i] = int(samples[left] + (samples[right] - samples[left]) * fraction)
+    return out
+
+
+def _to_signed_16bit(frames: bytes, *, width: int) -> array:
+    if width == 2:
+        samples = array("h")
+        samples.frombytes(frames[: len(frames) - len(frames) % 2])
+        if sys.byteorder == "big":  # WAV is little-endian
+            samples.byteswap()
+        return samples
+    # 8-bit WAV is unsigned with 128 as silence.
+    return array("h", map(_EIGHT_BIT_TO_16.__getitem__, frames))
+
+
+_EIGHT_BIT_TO_16 = tuple((value - 128) << 8 for value in range(256))
+
+
+def _downmix(samples: array, *, channels: int) -> array:
+    if channels == 1:
+        return samples
+    return array("h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels)))
+
+
+def _decode(samples: array, *, sample_rate: int) -> list[RecognisedWord]:
+    """Decode each stretch of speech the voice activity detector finds, as its own utterance.
+
+    Only speech is decoded: silence and line noise between turns cost nothing, a silent recording yields no
+    words (decoding digital silence as one utterance measured a hallucinated word), and a long call is many
+    short utterances, so the search's memory stays bounded.
+    """
+    decoder = _new_decoder(sample_rate)
+    words: list[RecognisedWord] = []
+    for offset_ms, pcm in _speech_segments(samples, sample_rate=sample_rate):
+        decoder.start_utt()
+        # full_utt=True: the model's feat.params asks for batch cepstral mean normalisation (over the whole
+        # utterance), which measured better than the live estimate that feeding chunks uses.
+        decoder.process_raw(pcm, False, True)
+        decoder.end_utt()
+        words += [
+            RecognisedWord(
+                text=_spelling(segment.word),
+                start_ms=offset_ms + segment.start_frame * FRAME_MS,
+                end_ms=offset_ms + (segment.end_frame + 1) * FRAME_MS,
+                confidence=_confidence(segment.prob),
+            )
+            for segment in decoder.seg()
+            if _is_word(segment.word)
+        ]
+    return words
+
+
+def _speech_segments(samples: array, *, sample_rate: int):
+    """(offset_ms, 16-bit PCM bytes) of each speech region found by pocketsphinx's own endpointer (WebRTC-style
+    VAD), widened by SPEECH_PADDING_MS each side: the decoder expects silence around an utterance, and the VAD
+    cuts a soft onset. Regions that touch once widened are merged."""
+    from pocketsphinx import Segmenter
+
+    segmenter = Segmenter(sample_rate=sample_rate, window=VAD_WINDOW_SECONDS)
+    pad = SPEECH_PADDING_MS * sample_rate // 1000
+    regions: list[list[int]] = []
+    for segment in segmenter.segment(io.BytesIO(samples.tobytes())):
+        start = max(0, int(segment.start_time * sample_rate) - pad)
+        end = min(len(samples), int(segment.end_time * sample_rate) + pad)
+        if regions and start <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], end)
+        else:
+            regions.append([start, end])
+    for start, end in regions:
+        yield start * 1000 // sample_rate, samples[start:end].tobytes()
+
+
+def _new_decoder(sample_rate: int):
+    # Imported here so importing this module (and Django start-up) never loads the native library.
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=sample_rate, loglevel="ERROR")
+
+
+def _is_word(token: str) -> bool:
+    # <s>, </s>, <sil> and [NOISE]/[SPEECH] are the model's fillers (its noisedict), not words.
+    return bool(token) and token[0] not in "<[+"
+
+
+def _spelling(token: str) -> str:
+    # Alternative pronunciations come back as "read(2)"; the word is the same.
+    return token.split("(", 1)[0]
+
+
+def _confidence(posterior: float) -> float:
+    """The word's posterior probability from the lattice (the bestpath pass, on by default).
+
+    The C library keeps it as a log in the decoder's logmath base (ps_seg_prob); the Python binding's
+    Segment.prob already applies logmath_exp, so it arrives as a probability. Rounded and clamped because
+    log-add rounding can put it a hair outside 0..1.
+    """
+    if math.isnan(posterior):
+        return 0.0
+    return round(min(1.0, max(0.0, posterior)), 4)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import io
+import struct
+import wave
+
+import pytest
+
+from reviews.asr.engine import (
+    ENGINE_NAME,
+    AudioUnreadable,
+    read_wav_as_mono_16bit,
+    transcribe_wav,
+    upsample_linear,
+)
+from tests.asr.conftest import GREETING, PAUSE_MS, SPOKEN_PHRASE, recognised, recognised_call
+
+
+def wav_bytes(frames: bytes, *, width: int, channels: int = 1, rate: int = 8000) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(width)
+        writer.setframerate(rate)
+        writer.writeframes(frames)
+    return out.getvalue()
+
+
+def test_it_recognises_a_telephone_call_with_timed_words_and_probabilities():
+    # The clip is 8 kHz 8-bit: the shipped model is wideband, so this only works because it is upsampled.
+    recognition = recognised()
+
+    assert [word.text for word in recognition.words] == SPOKEN_PHRASE.split()
+    starts = [word.start_ms for word in recognition.words]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert all(word.start_ms < word.end_ms for word in recognition.words)
+    assert all(0.0 <= word.confidence <= 1.0 for word in recognition.words)
+    assert (recognition.engine, recognition.model.startswith("en-us (pocketsphinx ")) == (ENGINE_NAME, True)
+    assert 2000 < recognition.audio_ms < 4000
+    assert recognition.cpu_seconds > 0
+
+
+def test_it_times_words_from_the_start_of_the_recording_across_pauses():
+    words = recognised_call().words
+
+    assert [word.text for word in words] == (GREETING + " " + SPOKEN_PHRASE).split()
+    greeting_ms = 1660
+    # The second turn is decoded as its own utterance; its words keep their place in the recording.
+    assert words[2].start_ms > greeting_ms + PAUSE_MS - 500
+    assert words[1].end_ms < greeting_ms
+
+
+def test_it_reads_unsigned_8_bit_samples_around_128():
+    samples, rate = read_wav_as_mono_16bit(wav_bytes(bytes([128, 255, 0]), width=1))
+
+    assert (list(samples), rate) == ([0, 127 << 8, -128 << 8], 8000)
+
+
+def test_it_reads_signed_16_bit_little_endian_samples():
+    samples, rate = read_wav_as_mono_16bit(wav_bytes(struct.pack("<3h", 0, 1234, -32768), width=2, rate=16000))
+
+    assert (list(samples), rate) == ([0, 1234, -32768], 16000)
+
+
+def test_it_averages_stereo_channels_to_mono():
+    stereo = struct.pack("<4h", 1000, 3000, -2000, 0)  # two frames, left then right
+
+    samples, _ = read_wav_as_mono_16bit(wav_bytes(stereo, width=2, channels=2))
+
+    assert list(samples) == [2000, -1000]
+
+
+def test_it_upsamples_by_interpolating_between_neighbours():
+    from array import array
+
+    upsampled = upsample_linear(array("h", [0, 100, 300]), source_rate=8000, target_rate=16000)
+
+    assert list(upsampled) == [0, 50, 100, 200, 300, 300]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not a wav at all, just bytes", "not a PCM WAV file"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a PCM WAV file"),  # truncated header
+        (wav_bytes(b"\x00\x00\x00" * 10, width=3), "unsupported sample width: 24-bit"),
+        (wav_bytes(b"\x00\x00" * 10, width=2, rate=96000), "unsupported sample rate: 96000 Hz"),
+    ],
+)
+def test_it_refuses_corrupt_or_unsupported_audio_with_a_reason(data, reason):
+    with pytest.raises(AudioUnreadable, match=reason):
+        transcribe_wav(data)
+
+
+def test_it_refuses_a_non_pcm_wav():
+    pcm = wav_bytes(b"\x80" * 800, width=1)
+    alaw = pcm[:20] + struct.pack("<H", 6) + pcm[22:]  # format tag 6: A-law
+
+    with pytest.raises(AudioUnreadable, match="not a PCM WAV file"):
+        transcribe_wav(alaw)
+
+
+def test_it_finds_no_words_in_silence():
+    recognition = transcribe_wav(wav_bytes(bytes([128]) * 8000, width=1))
+
+    assert (recognition.words, recognition.audio_ms) == ([], 1000)
