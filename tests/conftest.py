@@ -7,6 +7,13 @@ import pytest
 pytest_plugins = ["tests.fixtures.archive_world"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """The long runs (marked slow) first: the two xdist workers then start on them and the short tests fill in
+    behind, instead of one worker running a two-minute test alone at the end (the suite's wall time, CI's budget).
+    The sort is stable, so every other test keeps its order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_isolated_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
