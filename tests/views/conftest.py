@@ -318,3 +318,18 @@ def build(db):
         xss=XSS,
         audio_bytes=AUDIO_BYTES,
     )
+
+
+@pytest.fixture
+def vault_call(q1, d1, build):
+    """An audio-only call in alice's queue that the vault transcribed itself (issue 15): one turn, "refund my
+    order"."""
+    conversation = build.conversation("conv-asr", queue=q1, division=d1, state="audio_fallback")
+    build.transcript(
+        conversation,
+        [{"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "refund my order", "words": []}],
+        source="vault-asr",
+        asr_engine="pocketsphinx",
+        asr_model="en-us (pocketsphinx 5.1.1)",
+    )
+    return conversation

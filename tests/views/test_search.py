@@ -231,25 +231,11 @@ def test_it_labels_the_new_states_in_the_listing_with_their_outcome(alice_client
 # The vault's own speech-to-text (issue 15): every hit and call says whose transcript it is
 
 
-@pytest.fixture
-def machine_call(q1, d1, build):
-    """An audio-only call in alice's queue that the vault transcribed itself."""
-    conversation = build.conversation("conv-asr", queue=q1, division=d1, state="audio_fallback")
-    build.transcript(
-        conversation,
-        [{"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "refund my order", "words": []}],
-        source="vault-asr",
-        asr_engine="pocketsphinx",
-        asr_model="en-us (pocketsphinx 5.1.1)",
-    )
-    return conversation
-
-
 def _hit_sources(body: str) -> list[str]:
     return re.findall(r'<li data-source="([^"]+)">', body)
 
 
-def test_it_badges_vault_speech_to_text_hits_and_only_those(alice_client, conversation, machine_call):
+def test_it_badges_vault_speech_to_text_hits_and_only_those(alice_client, conversation, vault_call):
     body = alice_client.get("/search/", {"q": "refund"}).content.decode()
 
     assert sorted(_hit_sources(body)) == ["genesys", "vault-asr"]
@@ -259,7 +245,7 @@ def test_it_badges_vault_speech_to_text_hits_and_only_those(alice_client, conver
     assert "Machine transcript by the vault (pocketsphinx, en-us (pocketsphinx 5.1.1))" in body
 
 
-def test_it_narrows_hits_and_the_work_list_to_one_transcript_source(alice_client, conversation, machine_call):
+def test_it_narrows_hits_and_the_work_list_to_one_transcript_source(alice_client, conversation, vault_call):
     def linked(params) -> set[str]:
         body = alice_client.get("/search/", params).content.decode()
         return set(re.findall(r'href="/conversations/(conv-[a-z0-9]+)/"', body))
@@ -272,7 +258,7 @@ def test_it_narrows_hits_and_the_work_list_to_one_transcript_source(alice_client
     assert event.detail["filters"] == {"transcript_source": "genesys"}
 
 
-def test_it_says_each_listed_calls_transcript_source(alice_client, conversation, machine_call):
+def test_it_says_each_listed_calls_transcript_source(alice_client, conversation, vault_call):
     body = alice_client.get("/search/").content.decode()
 
     assert '<th scope="col">Transcript</th>' in body

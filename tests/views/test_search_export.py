@@ -99,21 +99,7 @@ def test_it_refuses_an_invalid_form_and_anonymous_users(alice_client, client, co
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-@pytest.fixture
-def machine_call(q1, d1, build):
-    """An audio-only call in alice's queue that the vault transcribed itself (issue 15)."""
-    conversation = build.conversation("conv-asr", queue=q1, division=d1, state="audio_fallback")
-    build.transcript(
-        conversation,
-        [{"speaker": "external", "start_ms": 0, "end_ms": 2_000, "text": "refund my order", "words": []}],
-        source="vault-asr",
-        asr_engine="pocketsphinx",
-        asr_model="en-us (pocketsphinx 5.1.1)",
-    )
-    return conversation
-
-
-def test_it_exports_whose_transcript_each_call_and_best_match_is(alice_client, conversation, machine_call):
+def test_it_exports_whose_transcript_each_call_and_best_match_is(alice_client, conversation, vault_call):
     exported = {row["conversation_id"]: row for row in rows(alice_client.get(EXPORT, {"q": "refund"}))}
 
     assert (exported["conv-asr"]["transcript_source"], exported["conv-asr"]["best_match_source"]) == (
@@ -131,7 +117,7 @@ def test_it_exports_whose_transcript_each_call_and_best_match_is(alice_client, c
     }
 
 
-def test_it_exports_only_the_chosen_transcript_source(alice_client, conversation, machine_call):
+def test_it_exports_only_the_chosen_transcript_source(alice_client, conversation, vault_call):
     for params in ({"q": "refund", "transcript_source": "vault-asr"}, {"transcript_source": "vault-asr"}):
         assert [row["conversation_id"] for row in rows(alice_client.get(EXPORT, params))] == ["conv-asr"]
     assert alice_client.get(EXPORT, {"transcript_source": "robot"}).status_code == 400
