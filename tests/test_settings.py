@@ -29,6 +29,8 @@ from tests.security.manage_command import run_manage
         ("SESSION_IDLE_TIMEOUT_SECONDS", "60", "SESSION_IDLE_TIMEOUT_SECONDS must be at least 120"),
         ("SESSION_IDLE_TIMEOUT_SECONDS", "86400", "must not exceed SESSION_COOKIE_AGE"),
         ("API_TOKEN_FAILURES_PER_MINUTE", "0", "API_TOKEN_FAILURES_PER_MINUTE must be at least 1"),
+        ("ASR_LANGUAGE_MODEL", "whisper", "ASR_LANGUAGE_MODEL must be one of"),
+        ("ASR_LANGUAGE_MODEL_MIN_SENTENCES", "60000", "must not exceed ASR_LANGUAGE_MODEL_SENTENCES (50000)"),
     ],
 )
 def test_it_names_the_variable_on_bad_values(tmp_path, variable, value, expected):

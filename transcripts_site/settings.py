@@ -511,6 +511,24 @@ ASR_MEMORY_MB = envint("ASR_MEMORY_MB", 1024, minimum=256)
 ASR_TIMEOUT_SECONDS = envint("ASR_TIMEOUT_SECONDS", 1800, minimum=10)
 # An engine crash or timeout is retried this many times in all (with backoff); then the call is `failed`.
 ASR_MAX_ATTEMPTS = envint("ASR_MAX_ATTEMPTS", 3, minimum=1)
+# The language model: "archive" (default) estimates one from the vault's own Genesys transcripts and the watch
+# phrases (reviews/asr/vocabulary.py), "general" uses pocketsphinx's bundled en-us model.
+ASR_LANGUAGE_MODEL = envchoice("ASR_LANGUAGE_MODEL", "archive", ("archive", "general"))
+# Phrases speech-to-text must be able to hear (comma-separated), besides the evaluation forms' phrase rules.
+ASR_PHRASES = envlist(
+    "ASR_PHRASES",
+    "complaint,formal complaint,speak to a manager,close my account,cancel my account,fraud,card number,ombudsman",
+)
+# The archive model learns from the newest this-many Genesys utterances; below the minimum the general model is used.
+ASR_LANGUAGE_MODEL_SENTENCES = envint("ASR_LANGUAGE_MODEL_SENTENCES", 50_000, minimum=1)
+ASR_LANGUAGE_MODEL_MIN_SENTENCES = envint("ASR_LANGUAGE_MODEL_MIN_SENTENCES", 500, minimum=1)
+# Each machine rebuilds its copy (under DATA_DIR/asr) when it is older than this, or the watch phrases changed.
+ASR_LANGUAGE_MODEL_MAX_AGE_HOURS = envint("ASR_LANGUAGE_MODEL_MAX_AGE_HOURS", 24, minimum=1)
+if ASR_LANGUAGE_MODEL_MIN_SENTENCES > ASR_LANGUAGE_MODEL_SENTENCES:
+    raise ImproperlyConfigured(
+        f"ASR_LANGUAGE_MODEL_MIN_SENTENCES ({ASR_LANGUAGE_MODEL_MIN_SENTENCES}) must not exceed "
+        f"ASR_LANGUAGE_MODEL_SENTENCES ({ASR_LANGUAGE_MODEL_SENTENCES}): the archive model would never be used"
+    )
 if ASR_ENABLED and ASR_CONCURRENCY >= Q_CLUSTER_WORKERS:
     raise ImproperlyConfigured(
         f"ASR_CONCURRENCY ({ASR_CONCURRENCY}) must be below Q_CLUSTER_WORKERS ({Q_CLUSTER_WORKERS}) so Genesys "

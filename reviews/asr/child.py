@@ -3,7 +3,7 @@
 The worker process keeps its normal priority for the Genesys tasks it also runs; a decoder that crashes, runs
 away with memory or never finishes takes only the child with it. The WAV goes in on stdin, the recognition
 comes back as JSON on stdout (a pipe: what was said is never written to a file or a log). The child imports no
-Django (`python -m reviews.asr.child NICE MEMORY_BYTES`).
+Django (`python -m reviews.asr.child NICE MEMORY_BYTES [LANGUAGE_MODEL_PATH LANGUAGE_MODEL_LABEL]`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reviews.asr.engine import AudioUnreadable, RecognisedWord, Recognition, transcribe_wav
+from reviews.asr.language_model import LanguageModel
 
 EXIT_UNREADABLE = 3
 EXIT_OUT_OF_MEMORY = 4
@@ -30,9 +31,18 @@ class EngineFailed(RuntimeError):
     """The child crashed, ran out of memory or time; the message names which, never any audio or text."""
 
 
-def recognise_in_child(wav: bytes, *, nice: int, memory_bytes: int, timeout_seconds: float) -> Recognition:
+def recognise_in_child(
+    wav: bytes,
+    *,
+    nice: int,
+    memory_bytes: int,
+    timeout_seconds: float,
+    language_model: LanguageModel | None = None,
+) -> Recognition:
     """transcribe_wav() in a child process. AudioUnreadable for bad input, EngineFailed for anything else."""
     command = [sys.executable, "-m", "reviews.asr.child", str(nice), str(memory_bytes)]
+    if language_model is not None:
+        command += [language_model.path, language_model.label]
     environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     try:
         finished = subprocess.run(
@@ -94,10 +104,11 @@ def _limit_self(*, nice: int, memory_bytes: int) -> None:
 
 def main(argv: list[str]) -> int:
     nice, memory_bytes = int(argv[0]), int(argv[1])
+    language_model = LanguageModel(path=argv[2], label=argv[3]) if len(argv) > 2 else None
     _limit_self(nice=nice, memory_bytes=memory_bytes)
     wav = sys.stdin.buffer.read()
     try:
-        recognition = transcribe_wav(wav)
+        recognition = transcribe_wav(wav, language_model=language_model)
     except AudioUnreadable as unreadable:
         sys.stdout.buffer.write(json.dumps({"unreadable": str(unreadable)}).encode())
         return EXIT_UNREADABLE

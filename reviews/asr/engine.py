@@ -10,12 +10,17 @@ feat.params, which overrides any -upperf we pass). Two ways were measured on an 
   - decoding at 8 kHz (samprate 8000, nfft 256, model copy with upperf 3500): WER 0.96, the filterbank no longer
     matches the one the model was trained on;
   - upsampling to 16 kHz by linear interpolation and decoding with the model as shipped: WER 0.71.
-So rates below 16 kHz are upsampled to 16 kHz. Rates of 16 kHz and above are decoded at their own rate (the
+So rates below 16 kHz are upsampled to 16 kHz: by an integer factor (8 kHz, 2x) with a windowed-sinc low-pass
+(band-limited interpolation; on 10 calls with the archive language model WER 0.27 -> 0.24 against linear
+interpolation, whose images above 4 kHz land in the model's upper mel filters), other rates linearly. Rates of 16 kHz and above are decoded at their own rate (the
 front end picks the FFT size), which keeps the model's filterbank inside the Nyquist band without resampling.
 
 Only speech is decoded: pocketsphinx's endpointer (a WebRTC-style voice activity detector) finds the stretches
 of speech, and each, padded with a second of its surroundings, is one decoder utterance. Silent audio therefore
 yields no words, and a long call is decoded in bounded pieces.
+
+The language model is pocketsphinx's general en-us one, or the vault's own estimated from the archive
+(reviews/asr/language_model.py), which the caller hands in.
 
 Confidence is the word's posterior probability from the decoder's lattice (see _confidence), 0..1.
 """
@@ -31,6 +36,10 @@ from array import array
 from dataclasses import dataclass
 from importlib.metadata import version
 
+import numpy as np
+
+from reviews.asr.language_model import LanguageModel
+
 ENGINE_NAME = "pocketsphinx"
 MODEL_LANGUAGE = "en-us"
 MODEL_SAMPLE_RATE = 16000
@@ -39,6 +48,9 @@ FRAME_MS = 10  # pocketsphinx's default frame rate is 100 frames a second
 # The endpointer decides speech / not speech over this window (its default 0.3 s).
 VAD_WINDOW_SECONDS = 0.3
 SPEECH_PADDING_MS = 1000
+# Band-limited upsampling: windowed-sinc taps per output sample side, and input samples filtered per block.
+SINC_ZERO_CROSSINGS = 16
+UPSAMPLE_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -62,12 +74,15 @@ class AudioUnreadable(ValueError):
     """The bytes are not a PCM WAV this engine can decode; the message says why and never contains audio data."""
 
 
-def model_name() -> str:
-    """The model as stored on a transcript: language model set plus the package version that ships it."""
-    return f"{MODEL_LANGUAGE} (pocketsphinx {version('pocketsphinx')})"
+def model_name(language_model: LanguageModel | None = None) -> str:
+    """The model as stored on a transcript: acoustic model, language model and the package version."""
+    described = f"{MODEL_LANGUAGE} + {language_model.label}" if language_model else MODEL_LANGUAGE
+    return f"{described} (pocketsphinx {version('pocketsphinx')})"
 
 
-def transcribe_wav(wav: bytes, *, cpu_clock=time.process_time) -> Recognition:
+def transcribe_wav(
+    wav: bytes, *, language_model: LanguageModel | None = None, cpu_clock=time.process_time
+) -> Recognition:
     """Recognise the words in a mono or stereo PCM WAV (8-bit unsigned or 16-bit) of any sample rate.
 
     Silence gives a Recognition with no words. Undecodable input raises AudioUnreadable.
@@ -76,13 +91,13 @@ def transcribe_wav(wav: bytes, *, cpu_clock=time.process_time) -> Recognition:
     samples, sample_rate = read_wav_as_mono_16bit(wav)
     audio_ms = len(samples) * 1000 // sample_rate if sample_rate else 0
     if sample_rate < MODEL_SAMPLE_RATE:
-        samples = upsample_linear(samples, source_rate=sample_rate, target_rate=MODEL_SAMPLE_RATE)
+        samples = upsample(samples, source_rate=sample_rate, target_rate=MODEL_SAMPLE_RATE)
         sample_rate = MODEL_SAMPLE_RATE
-    words = _decode(samples, sample_rate=sample_rate)
+    words = _decode(samples, sample_rate=sample_rate, language_model=language_model)
     return Recognition(
         words=words,
         engine=ENGINE_NAME,
-        model=model_name(),
+        model=model_name(language_model),
         audio_ms=audio_ms,
         cpu_seconds=round(cpu_clock() - started, 3),
     )
@@ -112,8 +127,42 @@ def read_wav_as_mono_16bit(wav: bytes) -> tuple[array, int]:
     return _downmix(samples, channels=channels), rate
 
 
+def upsample(samples: array, *, source_rate: int, target_rate: int) -> array:
+    """Up to target_rate: band-limited for an integer factor (8 -> 16 kHz), linear interpolation otherwise."""
+    if target_rate % source_rate == 0:
+        return upsample_band_limited(samples, factor=target_rate // source_rate)
+    return upsample_linear(samples, source_rate=source_rate, target_rate=target_rate)
+
+
+def upsample_band_limited(samples: array, *, factor: int) -> array:
+    """Zero-stuff by `factor` and low-pass at the old Nyquist frequency (a Hann-windowed sinc).
+
+    Nothing new appears above the source's band, where linear interpolation leaves images of the speech. Filtered
+    in blocks (with the filter's reach as overlap), so memory stays bounded on an hour-long call.
+    """
+    source = np.frombuffer(samples.tobytes(), dtype=np.int16).astype(np.float32)
+    taps = _sinc_taps(factor)
+    reach = len(taps) // 2 // factor + 1  # input samples the filter sees beyond a block on each side
+    out = np.empty(len(source) * factor, dtype=np.int16)
+    for start in range(0, len(source), UPSAMPLE_BLOCK):
+        stop = min(len(source), start + UPSAMPLE_BLOCK)
+        low, high = max(0, start - reach), min(len(source), stop + reach)
+        stuffed = np.zeros((high - low) * factor, dtype=np.float32)
+        stuffed[::factor] = source[low:high]
+        filtered = np.convolve(stuffed, taps, mode="same")[(start - low) * factor : (stop - low) * factor]
+        out[start * factor : stop * factor] = np.clip(np.rint(filtered), -32768, 32767)
+    return array("h", out.tobytes())
+
+
+def _sinc_taps(factor: int) -> np.ndarray:
+    # sinc(n / factor) is 1 at every input sample and 0 at the others' positions: each original sample passes
+    # unchanged and the gain of the zero-stuffed signal is restored.
+    n = np.arange(-SINC_ZERO_CROSSINGS * factor, SINC_ZERO_CROSSINGS * factor + 1)
+    return (np.sinc(n / factor) * np.hanning(len(n) + 2)[1:-1]).astype(np.float32)
+
+
 def upsample_linear(samples: array, *, source_rate: int, target_rate: int) -> array:
-    """Linear interpolation up to target_rate. Telephone speech has nothing above 4 kHz to alias, so no filter."""
+    """Linear interpolation up to target_rate, for rates that are not an integer fraction of it."""
     if not samples:
         return array("h")
     step = source_rate / target_rate
@@ -149,14 +198,14 @@ def _downmix(samples: array, *, channels: int) -> array:
     return array("h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels)))
 
 
-def _decode(samples: array, *, sample_rate: int) -> list[RecognisedWord]:
+def _decode(samples: array, *, sample_rate: int, language_model: LanguageModel | None) -> list[RecognisedWord]:
     """Decode each stretch of speech the voice activity detector finds, as its own utterance.
 
     Only speech is decoded: silence and line noise between turns cost nothing, a silent recording yields no
     words (decoding digital silence as one utterance measured a hallucinated word), and a long call is many
     short utterances, so the search's memory stays bounded.
     """
-    decoder = _new_decoder(sample_rate)
+    decoder = _new_decoder(sample_rate, language_model=language_model)
     words: list[RecognisedWord] = []
     for offset_ms, pcm in _speech_segments(samples, sample_rate=sample_rate):
         decoder.start_utt()
@@ -197,11 +246,13 @@ def _speech_segments(samples: array, *, sample_rate: int):
         yield start * 1000 // sample_rate, samples[start:end].tobytes()
 
 
-def _new_decoder(sample_rate: int):
+def _new_decoder(sample_rate: int, *, language_model: LanguageModel | None):
     # Imported here so importing this module (and Django start-up) never loads the native library.
     from pocketsphinx import Decoder
 
-    return Decoder(samprate=sample_rate, loglevel="ERROR")
+    if language_model is None:
+        return Decoder(samprate=sample_rate, loglevel="ERROR")
+    return Decoder(samprate=sample_rate, loglevel="ERROR", lm=language_model.path)
 
 
 def _is_word(token: str) -> bool:

@@ -11,6 +11,8 @@ from reviews.asr.engine import (
     AudioUnreadable,
     read_wav_as_mono_16bit,
     transcribe_wav,
+    upsample,
+    upsample_band_limited,
     upsample_linear,
 )
 from tests.asr.conftest import GREETING, PAUSE_MS, SPOKEN_PHRASE, recognised, recognised_call
@@ -76,6 +78,58 @@ def test_it_upsamples_by_interpolating_between_neighbours():
     upsampled = upsample_linear(array("h", [0, 100, 300]), source_rate=8000, target_rate=16000)
 
     assert list(upsampled) == [0, 50, 100, 200, 300, 300]
+
+
+def _tone(frequency: float, *, rate: int, seconds: float = 1.0):
+    import numpy as np
+
+    t = np.arange(int(rate * seconds)) / rate
+    return np.rint(8000 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+
+
+def test_it_upsamples_telephone_audio_without_images_above_its_band():
+    from array import array
+
+    import numpy as np
+
+    # A 3 kHz tone at 8 kHz: linear interpolation leaves an image at 5 kHz, where the model's upper mel filters
+    # listen; the windowed-sinc low-pass keeps the tone and nothing else.
+    tone = _tone(3000, rate=8000)
+    band_limited = np.array(upsample(array("h", tone.tobytes()), source_rate=8000, target_rate=16000))
+    linear = np.array(upsample_linear(array("h", tone.tobytes()), source_rate=8000, target_rate=16000))
+
+    def image_share(signal):
+        spectrum = np.abs(np.fft.rfft(signal[1000:-1000]))  # away from the edges
+        frequencies = np.fft.rfftfreq(len(signal) - 2000, 1 / 16000)
+        return spectrum[frequencies > 4000].sum() / spectrum.sum()
+
+    assert image_share(linear) > 0.1
+    assert image_share(band_limited) < 0.01
+    assert np.abs(band_limited[1000:-1000] - _tone(3000, rate=16000)[1000:-1000]).max() < 80  # of 8,000
+
+
+def test_it_upsamples_long_audio_in_blocks_that_join_seamlessly(monkeypatch):
+    from array import array
+
+    import numpy as np
+
+    from reviews.asr import engine
+
+    tone = array("h", _tone(440, rate=8000).tobytes())
+    whole = upsample_band_limited(tone, factor=2)
+    monkeypatch.setattr(engine, "UPSAMPLE_BLOCK", 1000)  # 8 blocks instead of one
+
+    assert np.array_equal(np.array(upsample_band_limited(tone, factor=2)), np.array(whole))
+
+
+def test_it_keeps_linear_interpolation_for_rates_that_do_not_divide_16_khz():
+    from array import array
+
+    samples = array("h", [0, 1000, 2000, 3000, 4000, 5000])
+
+    assert list(upsample(samples, source_rate=11025, target_rate=16000)) == list(
+        upsample_linear(samples, source_rate=11025, target_rate=16000)
+    )
 
 
 @pytest.mark.parametrize(
