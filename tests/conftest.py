@@ -20,8 +20,9 @@ DATABASE_FREE_PATHS = (
     "tests/asr/test_document.py",
     "tests/asr/test_child.py",
 )
-DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
-DATABASE_FIXTURES |= {"live_server"}
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+)
 
 
 def leaving_out_database_free_tests() -> bool:

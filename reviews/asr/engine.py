@@ -12,8 +12,9 @@ feat.params, which overrides any -upperf we pass). Two ways were measured on an 
   - upsampling to 16 kHz by linear interpolation and decoding with the model as shipped: WER 0.71.
 So rates below 16 kHz are upsampled to 16 kHz: by an integer factor (8 kHz, 2x) with a windowed-sinc low-pass
 (band-limited interpolation; on 10 calls with the archive language model WER 0.27 -> 0.24 against linear
-interpolation, whose images above 4 kHz land in the model's upper mel filters), other rates linearly. Rates of 16 kHz and above are decoded at their own rate (the
-front end picks the FFT size), which keeps the model's filterbank inside the Nyquist band without resampling.
+interpolation, whose images above 4 kHz land in the model's upper mel filters), other rates linearly. Rates of
+16 kHz and above are decoded at their own rate (the front end picks the FFT size), which keeps the model's
+filterbank inside the Nyquist band without resampling.
 
 Only speech is decoded: pocketsphinx's endpointer (a WebRTC-style voice activity detector) finds the stretches
 of speech, and each, padded with a second of its surroundings, is one decoder utterance. Silent audio therefore

@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from reviews.redaction.masks import MASK_PATTERN, mask_key, mask_label
+from reviews.redaction.numbers import DIGIT_WORDS, TEEN_WORDS, TENS_WORDS
 
 # A watch phrase counts as this many sentences, so the model expects it wherever the sound allows (on 20 calls of
 # another seed than the bench's: 15 of 20 planted phrases found at 50 and at 200 alike, 13 without the digits).
@@ -40,29 +41,10 @@ GENERAL_WORDS = 10_000
 # (seeded, so a rebuild of the same archive gives the same model).
 SPOKEN_DIGITS = {"card number": 16, "phone": 11, "national id": 9, "card expiry date": 4}
 
-_ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+# Numbers are spelled with the words the leak detector reads back as digits (one table for both directions): the
+# first word of each value ("zero", not "nought").
+_SPOKEN_NUMBERS = {int(value): word for word, value in reversed([*DIGIT_WORDS.items(), *TEEN_WORDS.items()])}
+_SPOKEN_NUMBERS |= {int(value): word for word, value in reversed(TENS_WORDS.items())}
 
 
 @dataclass(frozen=True)
@@ -86,13 +68,14 @@ def spoken_words(text: str) -> str:
 def number_words(value: int) -> str:
     """A number as it is read: up to 999 in words ("forty two"), longer ones digit by digit (card numbers)."""
     if value < 20:
-        return _ONES[value]
+        return _SPOKEN_NUMBERS[value]
     if value < 100:
-        return _TENS[value // 10] + ("" if value % 10 == 0 else " " + _ONES[value % 10])
+        tens, ones = divmod(value, 10)
+        return _SPOKEN_NUMBERS[tens * 10] + ("" if ones == 0 else " " + _SPOKEN_NUMBERS[ones])
     if value < 1000:
         rest = value % 100
-        return _ONES[value // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
-    return " ".join(_ONES[int(digit)] for digit in str(value))
+        return _SPOKEN_NUMBERS[value // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
+    return " ".join(_SPOKEN_NUMBERS[int(digit)] for digit in str(value))
 
 
 def with_spoken_digits(text: str, *, rng: random.Random) -> str:
@@ -131,7 +114,7 @@ def write_language_model(sentences: Iterable[str], *, phrases: Iterable[str], pa
     if not corpus and not watched:
         raise ValueError("no sentences to estimate a language model from")
     model = ArpaBoLM(add_start=True, discount_mass=DISCOUNT_MASS)
-    model.read_corpus(_Lines(corpus + watched * PHRASE_WEIGHT))
+    model.read_corpus(corpus + watched * PHRASE_WEIGHT)  # any iterable of lines
     path.parent.mkdir(parents=True, exist_ok=True)
     _add_general_words(model, directory=path.parent)
     model.compute()
@@ -155,13 +138,3 @@ def _add_general_words(model, *, directory: Path) -> None:
         model.read_word_file(word_file, count=1)
     finally:
         Path(word_file).unlink(missing_ok=True)
-
-
-class _Lines:
-    """The iterable-of-lines ArpaBoLM.read_corpus reads, without joining the corpus into one string."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self._lines = lines
-
-    def __iter__(self):
-        return iter(self._lines)
