@@ -3,7 +3,7 @@
 The worker process keeps its normal priority for the Genesys tasks it also runs; a decoder that crashes, runs
 away with memory or never finishes takes only the child with it. The WAV goes in on stdin, the recognition
 comes back as JSON on stdout (a pipe: what was said is never written to a file or a log). The child imports no
-Django (`python -m reviews.asr.child NICE MEMORY_BYTES [LANGUAGE_MODEL_PATH LANGUAGE_MODEL_LABEL]`).
+Django (`python -m reviews.asr.child NICE MEMORY_BYTES WATCH_PHRASES_JSON [LANGUAGE_MODEL_PATH LANGUAGE_MODEL_LABEL]`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,9 +39,10 @@ def recognise_in_child(
     memory_bytes: int,
     timeout_seconds: float,
     language_model: LanguageModel | None = None,
+    watch_phrases: Sequence[str] = (),
 ) -> Recognition:
     """transcribe_wav() in a child process. AudioUnreadable for bad input, EngineFailed for anything else."""
-    command = [sys.executable, "-m", "reviews.asr.child", str(nice), str(memory_bytes)]
+    command = [sys.executable, "-m", "reviews.asr.child", str(nice), str(memory_bytes), json.dumps(list(watch_phrases))]
     if language_model is not None:
         command += [language_model.path, language_model.label]
     environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
@@ -103,12 +105,12 @@ def _limit_self(*, nice: int, memory_bytes: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    nice, memory_bytes = int(argv[0]), int(argv[1])
-    language_model = LanguageModel(path=argv[2], label=argv[3]) if len(argv) > 2 else None
+    nice, memory_bytes, watch_phrases = int(argv[0]), int(argv[1]), json.loads(argv[2])
+    language_model = LanguageModel(path=argv[3], label=argv[4]) if len(argv) > 3 else None
     _limit_self(nice=nice, memory_bytes=memory_bytes)
     wav = sys.stdin.buffer.read()
     try:
-        recognition = transcribe_wav(wav, language_model=language_model)
+        recognition = transcribe_wav(wav, language_model=language_model, watch_phrases=watch_phrases)
     except AudioUnreadable as unreadable:
         sys.stdout.buffer.write(json.dumps({"unreadable": str(unreadable)}).encode())
         return EXIT_UNREADABLE

@@ -32,7 +32,7 @@ from reviews import blobs
 from reviews.asr.child import EngineFailed, recognise_in_child
 from reviews.asr.document import RecordingPlacement, transcript_document
 from reviews.asr.engine import AudioUnreadable, Recognition
-from reviews.asr.vocabulary import current_language_model
+from reviews.asr.vocabulary import current_language_model, watch_phrases
 from reviews.models import AsrJob, AudioRecording, Conversation, Transcript
 from reviews.pipeline.ingest import Downloaded, Outcome, TranscriptOrigin, store_vault_transcript
 from reviews.pipeline.leases import lease_free, new_token
@@ -66,13 +66,14 @@ class _Heard:
 
 def recognise_with_limits(wav: bytes) -> Recognition:
     """The production recogniser: the child process, at ASR_NICE, under ASR_MEMORY_MB, for ASR_TIMEOUT_SECONDS,
-    with this machine's current language model (reviews/asr/vocabulary.py)."""
+    with this machine's current language model and the watch phrases to spot (reviews/asr/vocabulary.py)."""
     return recognise_in_child(
         wav,
         nice=settings.ASR_NICE,
         memory_bytes=settings.ASR_MEMORY_MB * 1024 * 1024,
         timeout_seconds=settings.ASR_TIMEOUT_SECONDS,
         language_model=current_language_model(clock=SYSTEM_CLOCK),
+        watch_phrases=watch_phrases(),
     )
 
 

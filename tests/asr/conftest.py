@@ -5,7 +5,11 @@ import wave
 from functools import cache
 from pathlib import Path
 
+import pytest
+
+from reviews.asr import language_model
 from reviews.asr.engine import Recognition, transcribe_wav
+from reviews.asr.language_model import LanguageModel, write_language_model
 
 # Telephone recordings (8 kHz, 8-bit mono, line noise) made once with genesys/emulator/speech.py and kept as files:
 # espeak-ng's output depends on what it said before in the process, so synthesising here would not be repeatable.
@@ -46,3 +50,12 @@ def recognised(name: str = "please-hold-the-line") -> Recognition:
 @cache
 def recognised_call() -> Recognition:
     return transcribe_wav(spoken_call())
+
+
+@pytest.fixture
+def narrow_language_model(tmp_path, monkeypatch) -> LanguageModel:
+    """A model that knows only other words than the recording says: what the general model hears, it cannot."""
+    monkeypatch.setattr(language_model, "general_words", lambda: ())
+    path = tmp_path / "archive.lm"
+    write_language_model(["good morning", "thank you for calling"], phrases=[], path=path)
+    return LanguageModel(str(path), "archive language model (test)")

@@ -6,10 +6,8 @@ import sys
 
 import pytest
 
-from reviews.asr import language_model
 from reviews.asr.child import PROJECT_ROOT, EngineFailed, recognise_in_child
 from reviews.asr.engine import AudioUnreadable
-from reviews.asr.language_model import LanguageModel, write_language_model
 from tests.asr.conftest import recognised, spoken_wav
 
 MB = 1024 * 1024
@@ -22,23 +20,30 @@ def test_it_returns_what_the_engine_recognises_in_process():
     assert recognition.audio_ms == recognised().audio_ms
 
 
-def test_it_decodes_with_the_language_model_it_is_handed(tmp_path, monkeypatch):
-    # A model that knows only other words: what the general model hears, this one cannot.
-    monkeypatch.setattr(language_model, "general_words", lambda: ())
-    path = tmp_path / "archive.lm"
-    write_language_model(["good morning", "thank you for calling"], phrases=[], path=path)
-
+def test_it_decodes_with_the_language_model_it_is_handed(narrow_language_model):
     recognition = recognise_in_child(
-        spoken_wav(),
-        nice=5,
-        memory_bytes=512 * MB,
-        timeout_seconds=120,
-        language_model=LanguageModel(str(path), "archive language model (test)"),
+        spoken_wav(), nice=5, memory_bytes=512 * MB, timeout_seconds=120, language_model=narrow_language_model
     )
 
     assert "hold" in [word.text for word in recognised().words]
     assert "hold" not in [word.text for word in recognition.words]
     assert recognition.model.startswith("en-us + archive language model (test) (pocketsphinx ")
+
+
+def test_it_spots_the_watch_phrases_it_is_handed(narrow_language_model):
+    def heard(watch_phrases):
+        recognition = recognise_in_child(
+            spoken_wav(),
+            nice=5,
+            memory_bytes=512 * MB,
+            timeout_seconds=120,
+            language_model=narrow_language_model,
+            watch_phrases=watch_phrases,
+        )
+        return [word.text for word in recognition.words]
+
+    assert "please" not in heard([])
+    assert "please" in heard(["Please"])
 
 
 def test_it_passes_an_unreadable_recording_on_with_its_reason():

@@ -6,16 +6,21 @@ import wave
 
 import pytest
 
+from reviews.asr import engine
 from reviews.asr.engine import (
     ENGINE_NAME,
+    SPOTTED_CONFIDENCE,
     AudioUnreadable,
+    RecognisedWord,
+    SpottedPhrase,
     read_wav_as_mono_16bit,
     transcribe_wav,
     upsample,
     upsample_band_limited,
     upsample_linear,
+    with_spotted_phrases,
 )
-from tests.asr.conftest import GREETING, PAUSE_MS, SPOKEN_PHRASE, recognised, recognised_call
+from tests.asr.conftest import GREETING, PAUSE_MS, SPOKEN_PHRASE, recognised, recognised_call, spoken_wav
 
 
 def wav_bytes(frames: bytes, *, width: int, channels: int = 1, rate: int = 8000) -> bytes:
@@ -158,3 +163,52 @@ def test_it_finds_no_words_in_silence():
     recognition = transcribe_wav(wav_bytes(bytes([128]) * 8000, width=1))
 
     assert (recognition.words, recognition.audio_ms) == ([], 1000)
+
+
+def word(text: str, start_ms: int, end_ms: int, confidence: float = 0.9) -> RecognisedWord:
+    return RecognisedWord(text=text, start_ms=start_ms, end_ms=end_ms, confidence=confidence)
+
+
+def test_it_puts_a_spotted_phrase_in_place_of_what_the_language_model_heard_there():
+    heard = [word("i", 0, 100), word("would", 100, 300), word("slow", 300, 500), word("my", 500, 600)]
+    heard += [word("account", 600, 900), word("thanks", 1000, 1300)]
+
+    words = with_spotted_phrases(heard, [SpottedPhrase("close my account", start_ms=300, end_ms=900)])
+
+    assert [w.text for w in words] == ["i", "would", "close", "my", "account", "thanks"]
+    assert [(w.start_ms, w.end_ms) for w in words[2:5]] == [(300, 500), (500, 700), (700, 900)]
+    assert {w.confidence for w in words[2:5]} == {SPOTTED_CONFIDENCE}
+    assert words[0] == heard[0] and words[-1] == heard[-1]
+
+
+def test_it_keeps_what_the_language_model_heard_when_it_heard_the_phrase_too():
+    heard = [word("close", 300, 500), word("my", 500, 600), word("account", 600, 900)]
+
+    assert with_spotted_phrases(heard, [SpottedPhrase("close my account", start_ms=280, end_ms=920)]) == heard
+
+
+def test_it_places_the_longer_of_two_overlapping_phrases_only():
+    heard = [word("a", 0, 200), word("normal", 200, 500), word("complain", 500, 900)]
+    spotted = [SpottedPhrase("complaint", start_ms=500, end_ms=900), SpottedPhrase("formal complaint", 200, 900)]
+
+    assert [w.text for w in with_spotted_phrases(heard, spotted)] == ["a", "formal", "complaint"]
+
+
+def test_it_spots_a_watch_phrase_the_language_model_cannot_hear(narrow_language_model):
+    def heard(watch_phrases, language_model=narrow_language_model):
+        return [
+            w.text
+            for w in transcribe_wav(spoken_wav(), language_model=language_model, watch_phrases=watch_phrases).words
+        ]
+
+    assert "please" not in heard(())
+    assert "please" in heard(("Please!",))  # normalised as the dictionary spells it
+    assert heard(("close my account", "zzqx unknownword")) == heard(())  # not said; not spellable
+
+
+def test_it_replaces_the_words_heard_over_a_spotted_phrase(narrow_language_model, monkeypatch):
+    monkeypatch.setattr(engine, "SPOTTING_THRESHOLD", 1e-20)  # this short clip's "hold the line" scores below 1e-5
+
+    recognition = transcribe_wav(spoken_wav(), language_model=narrow_language_model, watch_phrases=["hold the line"])
+
+    assert [w.text for w in recognition.words] == ["hold", "the", "line"]

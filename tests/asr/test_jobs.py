@@ -227,3 +227,18 @@ def test_it_does_nothing_when_disabled(clock, settings):
     audio_only_call()
 
     assert jobs.claim_next(now=NOW) is None
+
+
+def test_it_hands_the_child_its_limits_and_the_watch_phrases(settings, monkeypatch):
+    settings.ASR_PHRASES = ["close my account", "fraud"]
+    settings.ASR_LANGUAGE_MODEL = "general"
+    settings.ASR_NICE, settings.ASR_MEMORY_MB, settings.ASR_TIMEOUT_SECONDS = 7, 300, 60
+    handed = {}
+    monkeypatch.setattr(jobs, "recognise_in_child", lambda wav, **kwargs: handed.update(kwargs, wav=wav))
+
+    jobs.recognise_with_limits(b"RIFF")
+
+    assert handed["wav"] == b"RIFF"
+    assert handed["watch_phrases"] == ["close my account", "fraud"]
+    assert (handed["nice"], handed["memory_bytes"], handed["timeout_seconds"]) == (7, 300 * 1024 * 1024, 60)
+    assert handed["language_model"] is None
