@@ -10,8 +10,8 @@ The emulator's calls without a Genesys transcript carry real speech (genesys/emu
    its language model (reviews.asr.vocabulary.current_language_model: estimated from the stored Genesys
    transcripts and the watch phrases, as a worker would);
 3. runs reviews.asr.engine.transcribe_wav on the excerpts in one child process pinned to one core
-   (os.sched_setaffinity) at normal priority, with that model; a second child on the other core decodes the same
-   excerpts with pocketsphinx's general model, for comparison. Real-time factor = engine CPU seconds / audio
+   (os.sched_setaffinity) at normal priority, with that model and the watch phrases spotted, as a worker does; a
+   second child on the other core decodes the same excerpts with pocketsphinx's general model, for comparison. Real-time factor = engine CPU seconds / audio
    seconds; each child's peak RSS (os.wait4) bounds the engine's memory;
 4. word error rate with jiwer, both sides normalised the same way (lower case, no punctuation, numbers as
    words), overall (corpus WER: errors / reference words) and per call;
@@ -50,6 +50,7 @@ from bench._common import (  # noqa: E402
     section_text,
     write_section,
 )
+from reviews.asr.engine import SPOTTING_THRESHOLD  # noqa: E402
 from reviews.asr.language_model import spoken_words  # noqa: E402
 
 GOAL_WER = 0.35
@@ -401,7 +402,7 @@ def print_report(args, excerpts, recognitions, hypotheses, found, context, peak_
         + f": {audio_s / 60:.1f} minutes of audio; engine {engine['engine']}, model {engine['model']}.",
         f"Per-call WER: best {per_call[0]:.0%}, median {median:.0%}, worst {per_call[-1]:.0%}.",
         f"Planted phrases counted found by: {context.method}. Each watch phrase is also spotted in a second "
-        "keyphrase pass (reviews/asr/engine.py, threshold 1e-5), which puts it in place of what the language "
+        f"keyphrase pass (reviews/asr/engine.py, threshold {SPOTTING_THRESHOLD:g}), which puts it in place of what the language "
         "model heard there; watch phrases in the recognised text more often than the excerpt said them (false "
         f"spots or mishearings): {heard_not_said(excerpts, hypotheses, context.phrases)} "
         f"(general model: {heard_not_said(excerpts, context.general.hypotheses, context.phrases)}).",

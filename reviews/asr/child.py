@@ -3,7 +3,7 @@
 The worker process keeps its normal priority for the Genesys tasks it also runs; a decoder that crashes, runs
 away with memory or never finishes takes only the child with it. The WAV goes in on stdin, the recognition
 comes back as JSON on stdout (a pipe: what was said is never written to a file or a log). The child imports no
-Django (`python -m reviews.asr.child NICE MEMORY_BYTES WATCH_PHRASES_JSON [LANGUAGE_MODEL_PATH LANGUAGE_MODEL_LABEL]`).
+Django: `python -m reviews.asr.child NICE MEMORY_BYTES WATCH_PHRASES_JSON [LANGUAGE_MODEL_PATH LANGUAGE_MODEL_LABEL]`.
 """
 
 from __future__ import annotations

@@ -100,9 +100,9 @@ def transcribe_wav(
 ) -> Recognition:
     """Recognise the words in a mono or stereo PCM WAV (8-bit unsigned or 16-bit) of any sample rate.
 
-    `watch_phrases` are also listened for on their own (keyphrase spotting, see _add_spotting_search); a phrase spotted where the
-    language-model pass heard other words takes their place. Silence gives a Recognition with no words.
-    Undecodable input raises AudioUnreadable.
+    `watch_phrases` are also listened for on their own (keyphrase spotting, see _add_spotting_search); a phrase
+    spotted where the language-model pass heard other words takes their place. Silence gives a Recognition with
+    no words. Undecodable input raises AudioUnreadable.
     """
     started = cpu_clock()
     samples, sample_rate = read_wav_as_mono_16bit(wav)
@@ -216,7 +216,7 @@ def _downmix(samples: array, *, channels: int) -> array:
 
 
 def _decode(
-    samples: array, *, sample_rate: int, language_model: LanguageModel | None, watch_phrases: Sequence[str] = ()
+    samples: array, *, sample_rate: int, language_model: LanguageModel | None, watch_phrases: Sequence[str]
 ) -> list[RecognisedWord]:
     """Decode each stretch of speech the voice activity detector finds, as its own utterance.
 
@@ -229,23 +229,14 @@ def _decode(
     words: list[RecognisedWord] = []
     for offset_ms, pcm in _speech_segments(samples, sample_rate=sample_rate):
         heard = [
-            RecognisedWord(
-                text=_spelling(segment.word),
-                start_ms=offset_ms + segment.start_frame * FRAME_MS,
-                end_ms=offset_ms + (segment.end_frame + 1) * FRAME_MS,
-                confidence=_confidence(segment.prob),
-            )
+            RecognisedWord(_spelling(segment.word), *_span_ms(segment, offset_ms), _confidence(segment.prob))
             for segment in _utterance(decoder, pcm)
             if _is_word(segment.word)
         ]
         if spotting:
             decoder.activate_search(SPOTTING_SEARCH)
             spotted = [
-                SpottedPhrase(
-                    segment.word.strip(),
-                    start_ms=offset_ms + segment.start_frame * FRAME_MS,
-                    end_ms=offset_ms + (segment.end_frame + 1) * FRAME_MS,
-                )
+                SpottedPhrase(segment.word.strip(), *_span_ms(segment, offset_ms))
                 for segment in _utterance(decoder, pcm)
             ]
             decoder.activate_search()  # back to the language model
@@ -261,6 +252,11 @@ def _utterance(decoder, pcm: bytes) -> list:
     decoder.process_raw(pcm, False, True)
     decoder.end_utt()
     return list(decoder.seg() or ())  # a spotting search that spotted nothing has no segments at all
+
+
+def _span_ms(segment, offset_ms: int) -> tuple[int, int]:
+    """(start_ms, end_ms) of a decoder segment in the recording; its frames count from the utterance's start."""
+    return offset_ms + segment.start_frame * FRAME_MS, offset_ms + (segment.end_frame + 1) * FRAME_MS
 
 
 @dataclass(frozen=True)

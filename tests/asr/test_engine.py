@@ -195,11 +195,9 @@ def test_it_places_the_longer_of_two_overlapping_phrases_only():
 
 
 def test_it_spots_a_watch_phrase_the_language_model_cannot_hear(narrow_language_model):
-    def heard(watch_phrases, language_model=narrow_language_model):
-        return [
-            w.text
-            for w in transcribe_wav(spoken_wav(), language_model=language_model, watch_phrases=watch_phrases).words
-        ]
+    def heard(watch_phrases):
+        recognition = transcribe_wav(spoken_wav(), language_model=narrow_language_model, watch_phrases=watch_phrases)
+        return [w.text for w in recognition.words]
 
     assert "please" not in heard(())
     assert "please" in heard(("Please!",))  # normalised as the dictionary spells it
