@@ -94,12 +94,22 @@ def _scope_of(user) -> Scope:
 
 
 def conversations_for(user) -> QuerySet[Conversation]:
+    return in_scope(Conversation.objects.all(), user=user)
+
+
+def in_scope(queryset: QuerySet, *, user, via: str = "") -> QuerySet:
+    """`queryset` narrowed to the rows whose conversation (the row itself, or the one its `via` relation names, for
+    example "conversation") the user may see. Tested on the joined row: rows of another table (assignments) are
+    not matched against a list of every conversation in scope."""
     scope = scope_for(user)
     if scope.everything:
-        return Conversation.objects.all()
+        return queryset
     if scope.is_empty:
-        return Conversation.objects.none()
-    return Conversation.objects.filter(Q(queue_id__in=scope.queue_ids) | Q(division_id__in=scope.division_ids))
+        return queryset.none()
+    prefix = f"{via}__" if via else ""
+    return queryset.filter(
+        Q(**{f"{prefix}queue_id__in": scope.queue_ids}) | Q(**{f"{prefix}division_id__in": scope.division_ids})
+    )
 
 
 def visible_queues(user) -> QuerySet[Queue]:

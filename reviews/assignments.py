@@ -46,7 +46,7 @@ def sees_team_assignments(user) -> bool:
 
 def visible_assignments(user) -> QuerySet[ReviewAssignment]:
     """The assignments `user` may see: their own, and with sees_team_assignments those of calls in scope."""
-    in_scope = ReviewAssignment.objects.filter(conversation__in=access.conversations_for(user))
+    in_scope = access.in_scope(ReviewAssignment.objects.all(), user=user, via="conversation")
     if sees_team_assignments(user):
         return in_scope
     return in_scope.filter(assignee=user)
@@ -73,7 +73,17 @@ def unassigned_calls(user, *, limit: int) -> list[Conversation]:
     open_assignment = ReviewAssignment.objects.filter(conversation=OuterRef("pk"), status=OPEN)
     calls = access.conversations_for(user).filter(state__in=REVIEWABLE_STATES, review_status__in=UNFINISHED_REVIEWS)
     calls = calls.exclude(Exists(open_assignment)).select_related("queue", "agent").order_by("-started_at", "-pk")
-    return list(calls[:limit])
+    # The list's columns only (the bulk-assign table): the JSON columns of a call are costly to fetch and decode.
+    listed = (
+        "genesys_id",
+        "started_at",
+        "review_status",
+        "queue__name",
+        "queue__genesys_id",
+        "agent__name",
+        "agent__genesys_id",
+    )
+    return list(calls.only(*listed)[:limit])
 
 
 @dataclass

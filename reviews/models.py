@@ -1439,17 +1439,21 @@ class SamplingRule(models.Model):
 
 
 class ReviewAssignmentQuerySet(models.QuerySet):
+    # The call was reviewed or escalated (on the review page) after the assignment was made.
+    _REVIEWED_SINCE = models.Q(
+        conversation__review_status__in=(Conversation.ReviewStatus.REVIEWED, Conversation.ReviewStatus.ESCALATED),
+        conversation__reviewed_at__gte=models.F("created_at"),
+    )
+
     def overtaken_by_review(self):
-        """Open assignments whose call was reviewed or escalated (on the review page) after they were made."""
-        return self.filter(
-            status="open",
-            conversation__review_status__in=(Conversation.ReviewStatus.REVIEWED, Conversation.ReviewStatus.ESCALATED),
-            conversation__reviewed_at__gte=models.F("created_at"),
-        )
+        """Open assignments whose call was reviewed or escalated after they were made."""
+        return self.filter(self._REVIEWED_SINCE, status="open")
 
     def still_to_do(self):
         """Open assignments whose call still waits for its review."""
-        return self.filter(status="open").exclude(pk__in=self.overtaken_by_review().values("pk"))
+        # Negated on the joined call, not "pk not in (the overtaken ones)": that list repeated the whole scope
+        # filter and read every call in scope (the team queue's slowest query, bench/dashboard_load.py).
+        return self.filter(status="open").exclude(self._REVIEWED_SINCE)
 
 
 class ReviewAssignment(models.Model):

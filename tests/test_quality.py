@@ -183,6 +183,17 @@ def test_it_computes_every_metric_per_agent(world):
     assert report.total.calls == 5 and report.topics[0] == ("Refund", 2)
 
 
+def test_it_counts_calls_archived_after_the_same_dashboard_was_shown(world):
+    # The query is built once per scope and selection: the data it reads must still be read each time.
+    user, selection = compliance_user(), quality.Selection(today=TODAY, days=30)
+    before = rows_by_label(quality.report(user=user, selection=selection))["Olly"].metrics
+    call("c6", agent=Agent.objects.get(name="Olly"), queue=world["q2"], started=at(25), transcript=(10, 0.0), leak=True)
+
+    after = rows_by_label(quality.report(user=user, selection=selection))["Olly"].metrics
+    assert (before.calls, before.leaky) == (1, 1)
+    assert (after.calls, after.transcribed, after.leaky) == (2, 2, 2)
+
+
 def test_it_groups_by_queue(world):
     report = quality.report(user=compliance_user(), selection=quality.Selection(today=TODAY, days=30, group_by="queue"))
 

@@ -19,6 +19,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+# Mapped before the memory cap is set (main): the cap is for what decoding allocates. Loaded after it, the shared
+# library itself may not fit (a fresh install compiles and maps more on first import) and the child died with an
+# ImportError instead of the clear "ran out of memory".
+import pocketsphinx  # noqa: F401
+
 from reviews.asr.engine import AudioUnreadable, RecognisedWord, Recognition, transcribe_wav
 from reviews.asr.language_model import LanguageModel
 

@@ -61,10 +61,29 @@ class BulkAssignForm(forms.Form):
         return due
 
 
+# The columns the lists show: a call row carries JSON columns (participants, communication ids) that are costly to
+# fetch and decode and that no list shows (bench/dashboard_load.py: the team queue was the slowest page).
+LISTED_ASSIGNMENT_FIELDS = (
+    "due_at",
+    "status",
+    "conversation__genesys_id",
+    "conversation__started_at",
+    "conversation__review_status",
+    "conversation__queue__name",
+    "conversation__queue__genesys_id",
+    "conversation__agent__name",
+    "conversation__agent__genesys_id",
+    "rule__name",
+    "assigned_by__username",
+    "assignee__username",
+)
+
+
 def _rows(queryset, *, now: dt.datetime, limit: int = QUEUE_LIMIT) -> list[ReviewAssignment]:
     rows = list(
         queryset.still_to_do()
         .select_related("conversation__queue", "conversation__agent", "rule", "assigned_by", "assignee")
+        .only(*LISTED_ASSIGNMENT_FIELDS)
         .order_by("due_at", "pk")[:limit]
     )
     for row in rows:

@@ -187,7 +187,15 @@ def final_snapshot(db: Database) -> dict:
         "leased": db.scalar(
             f"select count(*) from reviews_conversation where lease_token != '' and state not in ({FINAL_STATES_SQL})"
         ),
-        "recordings": db.scalar("select count(distinct conversation_id) from reviews_audiorecording"),
+        # Conversations with their audio kept: every audio-only call, and a delayed one whose transcript came after
+        # its audio fallback (the late-transcript check then stores Genesys' transcript beside the audio).
+        "recordings": {
+            gid
+            for (gid,) in db.rows(
+                "select distinct c.genesys_id from reviews_audiorecording r "
+                "join reviews_conversation c on c.id = r.conversation_id"
+            )
+        },
         # The compliance rows of Genesys' transcripts; a vault-asr transcript's rows are its own schema (the
         # receiver files them apart) and only need to be delivered, which `finished` waits for.
         "outbox": {
