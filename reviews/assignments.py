@@ -68,22 +68,25 @@ def team_reviewers(user) -> QuerySet:
     return User.objects.filter(pk__in=members.filter(overlapping).values("pk")).order_by("username")
 
 
+# The call columns "My queue" lists (reviews/templatetags/work_queue_tags.py): a call row also carries JSON columns
+# (participants, communication ids) that are costly to fetch and decode and that no list shows.
+LISTED_CALL_FIELDS = (
+    "genesys_id",
+    "started_at",
+    "review_status",
+    "queue__name",
+    "queue__genesys_id",
+    "agent__name",
+    "agent__genesys_id",
+)
+
+
 def unassigned_calls(user, *, limit: int) -> list[Conversation]:
     """Newest reviewable, unfinished calls in the user's scope that nobody has open: the bulk-assign list."""
     open_assignment = ReviewAssignment.objects.filter(conversation=OuterRef("pk"), status=OPEN)
     calls = access.conversations_for(user).filter(state__in=REVIEWABLE_STATES, review_status__in=UNFINISHED_REVIEWS)
     calls = calls.exclude(Exists(open_assignment)).select_related("queue", "agent").order_by("-started_at", "-pk")
-    # The list's columns only (the bulk-assign table): the JSON columns of a call are costly to fetch and decode.
-    listed = (
-        "genesys_id",
-        "started_at",
-        "review_status",
-        "queue__name",
-        "queue__genesys_id",
-        "agent__name",
-        "agent__genesys_id",
-    )
-    return list(calls.only(*listed)[:limit])
+    return list(calls.only(*LISTED_CALL_FIELDS)[:limit])
 
 
 @dataclass

@@ -228,7 +228,7 @@ def report(*, user=None, scope: Scope | None = None, selection: Selection) -> Re
 
 def metric_cells(*, scope: Scope, selection: Selection) -> dict[tuple[int | None, dt.date], Metrics]:
     """{(group key, bucket start): Metrics}, one query: a per-call pass grouped in SQL."""
-    query = _metric_cells_query(scope, selection, timezone.get_current_timezone_name(), connection.vendor)
+    query = _metric_cells_query(scope, selection, timezone.get_current_timezone_name())
     if query is None:
         return {}
     sql, params = query
@@ -246,11 +246,10 @@ def metric_cells(*, scope: Scope, selection: Selection) -> dict[tuple[int | None
 
 
 # Building this query through the ORM took about as long as running it; the SQL depends on nothing but these
-# arguments (the data it reads is not part of it), so each process builds it once per scope and selection.
+# arguments and the process's database (the data it reads is not part of it), so each process builds it once per
+# scope, selection and time zone.
 @functools.lru_cache(maxsize=256)
-def _metric_cells_query(
-    scope: Scope, selection: Selection, timezone_name: str, vendor: str
-) -> tuple[str, tuple] | None:
+def _metric_cells_query(scope: Scope, selection: Selection, timezone_name: str) -> tuple[str, tuple] | None:
     calls = call_filters.conversations(scope=scope, filters=selection.filters())
     if calls.query.is_empty():
         return None
@@ -331,8 +330,8 @@ def _bucket_index(selection: Selection, zone: zoneinfo.ZoneInfo) -> Case:
     in the time zone. A database's own truncation to the local day or week ran as a Python function per call on
     SQLite, most of a 90-day dashboard's query time."""
     starts = [dt.datetime.combine(day, dt.time.min, tzinfo=zone) for day in selection.buckets()]
-    latest_first = [When(started_at__gte=start, then=Value(n)) for n, start in reversed(list(enumerate(starts)))]
-    return Case(*latest_first[:-1], default=Value(0), output_field=IntegerField())
+    latest_first = [When(started_at__gte=starts[n], then=Value(n)) for n in range(len(starts) - 1, 0, -1)]
+    return Case(*latest_first, default=Value(0), output_field=IntegerField())
 
 
 def topic_counts(*, scope: Scope, selection: Selection) -> dict[tuple[int | None, str], int]:

@@ -53,6 +53,8 @@ def _group(group) -> str:
 
 
 def _hit(hit, url: str, several_sources: bool) -> str:
+    # A machine transcript by the vault is never shown as if Genesys had transcribed the call; in a call with parts
+    # of both, Genesys' hits say so too. The label sits in the snippet's cell (the row is a 3-column grid).
     if hit.is_vault_transcript:
         label = format_html(
             '<span class="badge source-vault-asr" title="Machine transcript by the vault ({}); Genesys did not '

@@ -61,18 +61,12 @@ class BulkAssignForm(forms.Form):
         return due
 
 
-# The columns the lists show: a call row carries JSON columns (participants, communication ids) that are costly to
-# fetch and decode and that no list shows (bench/dashboard_load.py: the team queue was the slowest page).
+# The columns the assignment lists show (bench/dashboard_load.py: fetching whole call rows made the team queue the
+# slowest page).
 LISTED_ASSIGNMENT_FIELDS = (
     "due_at",
     "status",
-    "conversation__genesys_id",
-    "conversation__started_at",
-    "conversation__review_status",
-    "conversation__queue__name",
-    "conversation__queue__genesys_id",
-    "conversation__agent__name",
-    "conversation__agent__genesys_id",
+    *(f"conversation__{name}" for name in assignments.LISTED_CALL_FIELDS),
     "rule__name",
     "assigned_by__username",
     "assignee__username",
