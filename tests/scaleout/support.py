@@ -160,6 +160,11 @@ class Database:
         }
 
 
+# A worker's line for each transcript it stored. The late-transcript check logs "late Genesys transcript stored" after
+# the store's own line for the same transcript: counted once, not twice.
+STORED_LINE = re.compile(r"(?<!late Genesys )transcript stored conversation=(\S+)")
+
+
 GENESYS_TRANSCRIPT_OUTBOX_SQL = (
     "from reviews_outboxmessage o join reviews_transcript t on t.id = o.transcript_id "
     "where o.kind = 'transcript' and t.source = 'genesys'"

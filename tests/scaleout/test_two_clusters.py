@@ -3,7 +3,6 @@ compliance record is sent twice under different keys, and together they stay ins
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ import pytest
 from genesys.emulator import Emulator, generate_dataset
 from tests.scaleout.support import (
     ACTIVE_STATES,
+    STORED_LINE,
     WEBHOOK_SECRET,
     Database,
     Process,
@@ -52,7 +52,6 @@ REDIS_DB = 13
 # 120 transcripturls and the batch audio, plus one recording poll a second while a recording transcodes. That is
 # about two minutes on a quiet machine; the wait is a hang guard, not a speed claim, so it allows for a loaded one.
 FINISH_WITHIN_SECONDS = 360
-STORED_LINE = re.compile(r"transcript stored conversation=(\S+)")
 
 
 @pytest.mark.slow

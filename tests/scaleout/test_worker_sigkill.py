@@ -8,7 +8,6 @@ harmless only if all state lives in the database; the restarted cluster must fin
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 from genesys.emulator import Emulator, generate_dataset
 from tests.scaleout.support import (
     ACTIVE_STATES,
+    STORED_LINE,
     WEBHOOK_SECRET,
     Database,
     Process,
@@ -41,7 +41,6 @@ CONVERSATIONS = 60
 UNTIL = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 SINCE = UNTIL - timedelta(hours=4)
 REDIS_DB = 14
-STORED_LINE = re.compile(r"transcript stored conversation=(\S+)")
 
 
 def _services_missing() -> str | None:
